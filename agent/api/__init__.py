@@ -1,0 +1,5 @@
+"""HTTP routers. Each area module exposes `router`; the app includes every module listed here."""
+
+ROUTER_MODULES: list[str] = [
+    "agent.api.core_routes",
+]

@@ -1,0 +1,98 @@
+"""Application settings: environment variables and `.env`, secrets as SecretStr.
+
+Settings may tighten the hard risk limits in code; they can never loosen them (see trading.risk.limits).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from platformdirs import user_data_dir
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing import Annotated
+
+
+def _default_data_dir() -> Path:
+    return Path(user_data_dir("crypto-quant-agent", appauthor=False))
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    mongo_uri: str | None = None
+    mongo_db: str = "crypto_agent"
+    redis_url: str | None = None
+    chroma_host: str | None = None
+    chroma_port: int = 8000
+
+    llm_base_url: str = "https://api.deepseek.com"
+    llm_api_key: SecretStr | None = None
+    llm_model: str = "deepseek-v4-flash"
+    llm_deep_model: str = "deepseek-v4-pro"
+    llm_timeout_s: float = Field(default=60.0, gt=0, le=600)
+    llm_max_retries: int = Field(default=2, ge=0, le=10)
+    llm_max_tool_calls: int = Field(default=12, ge=1, le=50)
+    llm_max_seconds: float = Field(default=120.0, gt=0, le=900)
+    llm_daily_token_budget: int = Field(default=2_000_000, ge=0)
+    llm_price_in_per_mtok: float = 0.27
+    llm_price_out_per_mtok: float = 1.10
+
+    exchange_id: str = "binance"
+    exchanges: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["binance"])
+    exchange_api_url: str | None = None  # override ccxt urls['api'] (tests point it at a loopback fake)
+    exchange_timeout_ms: int = Field(default=10_000, ge=100, le=120_000)
+    exchange_api_key: SecretStr | None = None
+    exchange_secret: SecretStr | None = None
+    simulated_exchange: bool = False  # force the simulated exchange
+    live_trading: bool = False  # paper is the default; live needs keys and this switch
+    symbols: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["BTC/USDT", "ETH/USDT"])
+
+    allow_private_fetch: bool = False  # SSRF guard: outbound fetches to private/loopback addresses refused unless set
+    google_api_key: SecretStr | None = None
+    google_cse_id: str | None = None
+    google_cse_url: str = "https://www.googleapis.com/customsearch/v1"
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    slack_approvers: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    slack_admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    four_eyes: bool = False
+
+    approval_ttl_s: int = Field(default=900, ge=10, le=86_400)
+    rate_limit_per_minute: int = Field(default=600, ge=1)
+    max_request_bytes: int = Field(default=1_000_000, ge=1_000)
+
+    @field_validator("exchanges", "symbols", "slack_approvers", "slack_admins", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @property
+    def llm_enabled(self) -> bool:
+        return self.llm_api_key is not None and bool(self.llm_api_key.get_secret_value())
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests and the CLI change env between runs)."""
+    get_settings.cache_clear()

@@ -1,0 +1,58 @@
+"""Shared fixtures: one embedded MongoDB (nx-27017) per test session, a fresh database per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from pymongo import MongoClient  # noqa: E402
+from pymongo.database import Database  # noqa: E402
+
+from core.embedded_mongo import EmbeddedMongo  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def embedded_mongo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedMongo]:
+    server = EmbeddedMongo(Path(tmp_path_factory.mktemp("mongo")))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mongo_client(embedded_mongo: EmbeddedMongo) -> Iterator[MongoClient[dict[str, Any]]]:
+    client: MongoClient[dict[str, Any]] = MongoClient(embedded_mongo.uri, tz_aware=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture()
+def mongo_db(mongo_client: MongoClient[dict[str, Any]]) -> Database[dict[str, Any]]:
+    return mongo_client[f"t_{uuid.uuid4().hex[:12]}"]
+
+
+@pytest.fixture()
+def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedded_mongo: EmbeddedMongo) -> Iterator[Path]:
+    """Settings pointing at a temp data dir and the session's embedded Mongo, with a fresh database name."""
+    from core import settings as settings_mod
+    from core import storage
+
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MONGO_URI", embedded_mongo.uri)
+    monkeypatch.setenv("MONGO_DB", f"t_{uuid.uuid4().hex[:12]}")
+    monkeypatch.delenv("LLM_API_KEY", raising=False)
+    settings_mod.reset_settings()
+    storage.close()
+    yield tmp_path / "data"
+    storage.close()
+    settings_mod.reset_settings()
