@@ -1,0 +1,1 @@
+"""Execution: the venue interface, the paper exchange, order splitting and smart routing."""

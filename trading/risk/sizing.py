@@ -1,0 +1,77 @@
+"""Position sizing and the volatility regime factor. Pure functions over floats and sequences."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def fixed_fractional(equity: float, risk_fraction: float, entry: float, stop: float) -> float:
+    """Base quantity such that hitting `stop` loses `risk_fraction` of equity."""
+    if equity <= 0 or risk_fraction <= 0 or entry <= 0:
+        return 0.0
+    per_unit = abs(entry - stop)
+    if per_unit <= 0:
+        raise ValueError("stop must differ from entry")
+    return equity * risk_fraction / per_unit
+
+
+def realised_vol(closes: Sequence[float], periods_per_year: float = 365.0) -> float:
+    """Annualised standard deviation of log returns."""
+    arr = np.asarray(closes, dtype=float)
+    if arr.size < 3 or np.any(arr <= 0):
+        raise ValueError("need at least 3 positive closes")
+    rets = np.diff(np.log(arr))
+    return float(np.std(rets, ddof=1) * math.sqrt(periods_per_year))
+
+
+def atr(highs: Sequence[float], lows: Sequence[float], closes: Sequence[float], period: int = 14) -> float:
+    """Wilder's average true range over the last `period` bars."""
+    h = np.asarray(highs, dtype=float)
+    lo = np.asarray(lows, dtype=float)
+    c = np.asarray(closes, dtype=float)
+    if not (h.size == lo.size == c.size) or h.size < period + 1:
+        raise ValueError(f"need {period + 1} bars of equal-length highs, lows and closes")
+    prev = c[:-1]
+    tr = np.maximum(h[1:] - lo[1:], np.maximum(np.abs(h[1:] - prev), np.abs(lo[1:] - prev)))
+    value = float(np.mean(tr[:period]))
+    for x in tr[period:]:
+        value = (value * (period - 1) + float(x)) / period
+    return value
+
+
+def vol_target_notional(
+    equity: float, target_vol: float, realised: float, max_leverage: float = 1.0
+) -> float:
+    """Notional such that the position's annualised vol equals `target_vol` of equity, capped by leverage."""
+    if equity <= 0 or target_vol <= 0 or realised <= 0:
+        return 0.0
+    return min(equity * target_vol / realised, equity * max_leverage)
+
+
+def atr_position(equity: float, risk_fraction: float, atr_value: float, multiple: float = 2.0) -> float:
+    """Base quantity such that a move of `multiple` ATRs loses `risk_fraction` of equity."""
+    if equity <= 0 or risk_fraction <= 0 or atr_value <= 0 or multiple <= 0:
+        return 0.0
+    return equity * risk_fraction / (atr_value * multiple)
+
+
+def kelly_fraction(win_prob: float, win_loss_ratio: float) -> float:
+    """Full Kelly fraction f* = p - (1 - p) / b (may be negative: do not bet)."""
+    if not 0.0 <= win_prob <= 1.0 or win_loss_ratio <= 0:
+        raise ValueError("win_prob in [0, 1] and win_loss_ratio > 0")
+    return win_prob - (1.0 - win_prob) / win_loss_ratio
+
+
+def capped_kelly(win_prob: float, win_loss_ratio: float, fraction: float = 0.5, cap: float = 0.25) -> float:
+    """Fractional Kelly, floored at 0 and capped at `cap` of equity."""
+    return max(0.0, min(cap, fraction * kelly_fraction(win_prob, win_loss_ratio)))
+
+
+def vol_regime_factor(current_vol: float, baseline_vol: float, floor: float = 0.25) -> float:
+    """Scale factor for limits: 1 in calm regimes, baseline/current when vol rises, never below `floor`."""
+    if current_vol <= 0 or baseline_vol <= 0:
+        return 1.0
+    return max(floor, min(1.0, baseline_vol / current_vol))
