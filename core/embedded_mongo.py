@@ -47,15 +47,22 @@ class EmbeddedMongo:
             self.port = free_port()
         log_path = self.data_dir / "nx-27017.log"
         cmd = [
-            sys.executable, "-m", "nx_27017.nx_27017",
-            "--data-dir", str(self.data_dir),
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--pid-file", str(self.data_dir / f"nx-27017-{self.port}.pid"),
-            "--log-file", str(log_path),
+            sys.executable,
+            "-m",
+            "nx_27017.nx_27017",
+            "--data-dir",
+            str(self.data_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--pid-file",
+            str(self.data_dir / f"nx-27017-{self.port}.pid"),
+            "--log-file",
+            str(log_path),
         ]
         try:
-            self.process = subprocess.Popen(  # nosec B603 - fixed argv, no shell
+            self.process = subprocess.Popen(  # noqa: S603  # nosec B603 - fixed argv, no shell
                 cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
             )
         except OSError as exc:

@@ -15,10 +15,10 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from pymongo import MongoClient  # noqa: E402
-from pymongo.database import Database  # noqa: E402
+from pymongo import MongoClient
+from pymongo.database import Database
 
-from core.embedded_mongo import EmbeddedMongo  # noqa: E402
+from core.embedded_mongo import EmbeddedMongo
 
 
 @pytest.fixture(scope="session")

@@ -99,12 +99,13 @@ class ApiKeyStore:
             return hit[1]
         if not key.startswith(KEY_PREFIX) or key.count("_") < 2:
             return None
-        key_id, _, secret = key[len(KEY_PREFIX):].partition("_")
+        key_id, _, secret = key[len(KEY_PREFIX) :].partition("_")
         doc = self.col.find_one({"key_id": key_id, "revoked": False})
         # Verify against a dummy hash when the id is unknown so that timing does not reveal which ids exist.
         stored = doc["hash"] if doc else _DUMMY_HASH
+        ok: bool
         try:
-            ok = _hasher.verify(stored, secret)
+            ok = bool(_hasher.verify(stored, secret))
         except (VerificationError, InvalidHashError):
             ok = False
         if not ok or doc is None:
@@ -140,15 +141,27 @@ def require_scope(scope: str) -> Callable[[Request], Principal]:
         if not key:
             raise HTTPException(
                 status_code=401,
-                detail="missing API key: send 'Authorization: Bearer <key>' (create one with `crypto-agent apikey create`)",
+                detail="missing API key: send 'Authorization: Bearer <key>' "
+                "(create one with `crypto-agent apikey create`)",
                 headers={"WWW-Authenticate": "Bearer"},
             )
         store: ApiKeyStore = request.app.state.api_keys
         principal = store.verify(key)
         if principal is None:
-            raise HTTPException(status_code=401, detail="invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                status_code=401, detail="invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"}
+            )
         if not principal.has(scope):
             raise HTTPException(status_code=403, detail=f"this API key lacks the '{scope}' scope")
+        limiter = getattr(request.app.state, "rate_limiter", None)
+        if limiter is not None:
+            allowed, wait_s = limiter.allow(principal.key_id)
+            if not allowed:
+                raise HTTPException(
+                    status_code=429,
+                    detail=f"rate limit exceeded for this API key; retry in {wait_s:.1f}s",
+                    headers={"Retry-After": str(max(1, round(wait_s)))},
+                )
         request.state.principal = principal
         return principal
 

@@ -1,0 +1,117 @@
+"""Core routes: liveness, readiness, metrics, and the desk's ask/analyze endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import Response, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field, field_validator
+
+from agent.api.auth import Principal, require_scope
+from agent.desk import Answer, Desk
+
+router = APIRouter()
+
+_SYMBOL = re.compile(r"^[A-Z0-9]{2,12}/[A-Z0-9]{2,8}$")
+
+
+class AskRequest(BaseModel):
+    question: str = Field(min_length=1, max_length=4000, description="A question for the desk")
+    session_id: str | None = Field(default=None, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")
+    stream: bool = Field(default=False, description="Answer as server-sent events (tool events and tokens)")
+
+
+class AnalyzeRequest(BaseModel):
+    symbol: str = Field(min_length=3, max_length=24, examples=["BTC/USDT"])
+    session_id: str | None = Field(default=None, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")
+
+    @field_validator("symbol")
+    @classmethod
+    def _symbol(cls, value: str) -> str:
+        value = value.strip().upper()
+        if not _SYMBOL.match(value):
+            raise ValueError("symbol must look like BASE/QUOTE, e.g. BTC/USDT")
+        return value
+
+
+def get_desk(request: Request) -> Desk:
+    desk: Desk = request.app.state.desk
+    return desk
+
+
+@router.get("/health", tags=["ops"])
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/ready", tags=["ops"])
+async def ready(request: Request) -> Response:
+    checks: dict[str, Any] = await asyncio.to_thread(request.app.state.readiness.run)
+    status = 200 if all(c["ok"] or not c.get("required", True) for c in checks.values()) else 503
+    return Response(
+        json.dumps({"ready": status == 200, "checks": checks}, default=str), status, media_type="application/json"
+    )
+
+
+@router.get("/metrics", tags=["ops"], include_in_schema=False)
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.post("/v1/ask", response_model=Answer, tags=["desk"])
+async def ask(
+    body: AskRequest,
+    principal: Annotated[Principal, Depends(require_scope("read"))],
+    desk: Annotated[Desk, Depends(get_desk)],
+) -> Any:
+    user = f"api:{principal.key_id}"
+    if not body.stream:
+        return await asyncio.to_thread(desk.ask, body.question, session_id=body.session_id, user=user, source="api")
+    return StreamingResponse(_sse(desk, body, user), media_type="text/event-stream")
+
+
+async def _sse(desk: Desk, body: AskRequest, user: str) -> AsyncIterator[str]:
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+    def produce() -> None:
+        try:
+            for event in desk.ask_stream(body.question, session_id=body.session_id, user=user, source="api"):
+                loop.call_soon_threadsafe(queue.put_nowait, event)
+        finally:
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    task = loop.run_in_executor(None, produce)
+    while (event := await queue.get()) is not None:
+        yield f"event: {event['type']}\ndata: {json.dumps(event, default=str)}\n\n"
+    await task
+    yield "event: done\ndata: {}\n\n"
+
+
+@router.post("/v1/analyze", response_model=Answer, tags=["desk"])
+async def analyze(
+    body: AnalyzeRequest,
+    principal: Annotated[Principal, Depends(require_scope("read"))],
+    desk: Annotated[Desk, Depends(get_desk)],
+) -> Any:
+    return await asyncio.to_thread(
+        desk.analyze, body.symbol, session_id=body.session_id, user=f"api:{principal.key_id}"
+    )
+
+
+@router.get("/v1/conversations/{session_id}", tags=["desk"])
+async def conversation(
+    session_id: str,
+    _: Annotated[Principal, Depends(require_scope("read"))],
+    desk: Annotated[Desk, Depends(get_desk)],
+) -> dict[str, Any]:
+    turns = await asyncio.to_thread(desk.memory.turns, session_id)
+    if not turns:
+        raise HTTPException(404, f"no conversation with session id {session_id}")
+    return {"session_id": session_id, "turns": turns}

@@ -1,0 +1,79 @@
+"""Pure-ASGI middleware: request ids, request size limit, access metrics. (Pure ASGI keeps the hot path cheap.)"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.logging import request_id_var
+from core.metrics import HTTP_LATENCY, HTTP_REQUESTS
+
+
+class ServiceMiddleware:
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def _reject(self, send: Send, status: int, detail: str) -> None:
+        body = json.dumps({"detail": detail}).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        rid = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex[:16]
+        token = request_id_var.set(rid)
+        started = time.perf_counter()
+        status_holder: dict[str, Any] = {"status": 500}
+        try:
+            length = headers.get(b"content-length")
+            if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
+                status_holder["status"] = 413
+                await self._reject(send, 413, f"request body too large: limit is {self.max_body_bytes} bytes")
+                return
+            received = 0
+
+            async def limited_receive() -> Message:
+                nonlocal received
+                message = await receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if received > self.max_body_bytes:
+                        raise _TooLarge()
+                return message
+
+            async def send_with_id(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    status_holder["status"] = message["status"]
+                    message.setdefault("headers", [])
+                    message["headers"] = [*message["headers"], (b"x-request-id", rid.encode("latin-1"))]
+                await send(message)
+
+            try:
+                await self.app(scope, limited_receive, send_with_id)
+            except _TooLarge:
+                status_holder["status"] = 413
+                await self._reject(send, 413, f"request body too large: limit is {self.max_body_bytes} bytes")
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            HTTP_REQUESTS.labels(scope.get("method", ""), path, str(status_holder["status"])).inc()
+            HTTP_LATENCY.labels(path).observe(time.perf_counter() - started)
+            request_id_var.reset(token)
+
+
+class _TooLarge(Exception):
+    pass

@@ -1,0 +1,118 @@
+"""FastAPI application factory: the HTTP front door over the desk service."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from langchain_core.language_models import BaseChatModel
+from pymongo.database import Database
+
+from agent.api import ROUTER_MODULES
+from agent.api.auth import ApiKeyStore
+from agent.api.errors import install_error_handlers
+from agent.api.middleware import ServiceMiddleware
+from agent.desk import Desk
+from agent.readiness import Readiness
+from agent.slack.app import build_slack_app
+from core import storage
+from core.ratelimit import RateLimiter
+from core.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def _chroma_check(settings: Settings) -> tuple[bool, str]:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_host:
+        client: Any = chromadb.HttpClient(
+            host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
+        )
+        client.heartbeat()
+        return True, f"server {settings.chroma_host}:{settings.chroma_port}"
+    path = settings.data_dir / "chroma"
+    path.mkdir(parents=True, exist_ok=True)
+    client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    client.heartbeat()
+    return True, f"embedded at {path}"
+
+
+def _exchange_check(desk: Desk, settings: Settings) -> tuple[bool, str]:
+    out = desk.call_tool("get_ticker", {"symbol": settings.symbols[0] if settings.symbols else "BTC/USDT"})
+    if not out.get("ok"):
+        return False, str(out.get("error"))
+    result = out["result"]
+    if result.get("simulated"):
+        return True, f"simulated exchange answering ({settings.exchange_id} not reachable or disabled)"
+    return True, f"{result.get('exchange')} reachable"
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    db: Database[dict[str, Any]] | None = None,
+    model: BaseChatModel | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = db if db is not None else storage.get_db(settings)
+        desk = Desk(settings, database, model=model)
+        app.state.settings = settings
+        app.state.db = database
+        app.state.desk = desk
+        app.state.api_keys = ApiKeyStore(database)
+        app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+        readiness = Readiness(settings)
+        readiness.add("chroma", lambda: _chroma_check(settings), required=False)
+        readiness.add("exchange", lambda: _exchange_check(desk, settings), required=False)
+        app.state.readiness = readiness
+        app.state.slack = build_slack_app(settings, desk)
+        for hook in list(getattr(app.state, "startup_hooks", [])):
+            await hook(app)
+        try:
+            yield
+        finally:
+            for hook in list(getattr(app.state, "shutdown_hooks", [])):
+                await hook(app)
+            if db is None:
+                storage.close()
+
+    app = FastAPI(
+        title="Crypto Quant Agent",
+        version="0.1.0",
+        description="A chat-driven crypto trading desk. Authenticate with `Authorization: Bearer <api key>` "
+        "(create keys with `crypto-agent apikey create --scopes read,trade`).",
+        lifespan=lifespan,
+    )
+    app.state.startup_hooks = []
+    app.state.shutdown_hooks = []
+    install_error_handlers(app)
+    app.add_middleware(ServiceMiddleware, max_body_bytes=settings.max_request_bytes)
+    for name in ROUTER_MODULES:
+        module = importlib.import_module(name)
+        app.include_router(module.router)
+        if hasattr(module, "install"):
+            module.install(app)
+
+    @app.post("/slack/events", include_in_schema=False)
+    async def slack_events(request: Request) -> Any:
+        bolt = request.app.state.slack
+        if bolt is None:
+            return JSONResponse(
+                {"detail": "Slack is not configured (set SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN)"}, 404
+            )
+        from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+
+        return await AsyncSlackRequestHandler(bolt).handle(request)
+
+    return app

@@ -1,0 +1,298 @@
+"""The one desk service. Slack, HTTP, the scheduler and the CLI are thin doors over this.
+
+A request becomes work here: the LLM agent when a model is configured, otherwise the deterministic analysis; the
+conversation and every tool call are recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from langchain_core.language_models import BaseChatModel
+from pydantic import BaseModel, Field
+from pymongo.database import Database
+
+import tools
+from agent.analysis import analyze, extract_symbol, render_markdown
+from agent.llm.chat_model import build_chat_model
+from agent.llm.usage import DailyUsageLedger, Usage
+from agent.memory import ConversationStore
+from agent.runtime import AgentLoop, LoopResult, ToolRecord
+from core.audit import AuditLog
+from core.settings import Settings
+from tools.registry import all_tools, get_tool
+
+log = logging.getLogger(__name__)
+
+NARRATIVE_OFF = "LLM narrative is off (no LLM_API_KEY set): this is the deterministic analysis from the desk's tools."
+
+
+class ToolUse(BaseModel):
+    tool: str
+    args: dict[str, Any]
+    ok: bool
+    result: Any = None
+    ms: float | None = None
+
+
+class Answer(BaseModel):
+    answer: str = Field(description="Markdown text for a person")
+    mode: Literal["llm", "deterministic"]
+    narrative: bool
+    session_id: str
+    tools_used: list[ToolUse] = Field(default_factory=list)
+    citations: list[dict[str, Any]] = Field(default_factory=list)
+    proposals: list[dict[str, Any]] = Field(default_factory=list)
+    usage: dict[str, Any] | None = None
+    notes: list[str] = Field(default_factory=list)
+    report: dict[str, Any] | None = None
+
+
+def _citations(uses: list[ToolUse]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for use in uses:
+        if not use.ok or not isinstance(use.result, dict | list):
+            continue
+        if use.tool in ("get_ticker", "get_order_book", "get_candles", "compare_venues") and isinstance(
+            use.result, dict
+        ):
+            key = f"{use.tool}:{use.result.get('exchange')}:{use.result.get('symbol')}"
+            if key not in seen:
+                seen.add(key)
+                out.append(
+                    {
+                        "kind": "market",
+                        "tool": use.tool,
+                        "exchange": use.result.get("exchange"),
+                        "symbol": use.result.get("symbol"),
+                        "timestamp": use.result.get("timestamp"),
+                    }
+                )
+        items: list[Any] = []
+        if isinstance(use.result, dict):
+            for key in ("results", "items", "citations", "news"):
+                if isinstance(use.result.get(key), list):
+                    items.extend(use.result[key])
+        else:
+            items = use.result
+        for item in items:
+            if isinstance(item, dict) and item.get("url") and item.get("url") not in seen:
+                seen.add(str(item["url"]))
+                out.append(
+                    {
+                        "kind": "news",
+                        "title": item.get("title"),
+                        "source": item.get("source"),
+                        "published": item.get("published"),
+                        "url": item.get("url"),
+                    }
+                )
+    return out
+
+
+class Desk:
+    def __init__(self, settings: Settings, db: Database[dict[str, Any]], *, model: BaseChatModel | None = None):
+        tools.load_all()
+        self.settings = settings
+        self.db = db
+        self.memory = ConversationStore(db)
+        self.audit = AuditLog(db)
+        self.ledger = DailyUsageLedger(db)
+        self._model = model
+        self._loop: AgentLoop | None = None
+        self._proposing_tools = {name for name, spec in all_tools().items() if spec.proposes_orders}
+
+    # -- capabilities --------------------------------------------------------------------------------------
+    @property
+    def llm_enabled(self) -> bool:
+        return self._model is not None or self.settings.llm_enabled
+
+    def _agent(self) -> AgentLoop:
+        if self._loop is None:
+            model = self._model or build_chat_model(self.settings)
+            self._loop = AgentLoop(
+                model,
+                all_tools(),
+                max_tool_calls=self.settings.llm_max_tool_calls,
+                max_seconds=self.settings.llm_max_seconds,
+            )
+        return self._loop
+
+    def call_tool(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
+        spec = get_tool(name)
+        if spec is None:
+            return {"ok": False, "error": f"tool {name} is not available in this installation"}
+        return spec.invoke(args)
+
+    # -- requests ------------------------------------------------------------------------------------------
+    def analyze(
+        self, symbol: str, *, session_id: str | None = None, user: str = "anonymous", source: str = "api"
+    ) -> Answer:
+        session_id = session_id or uuid.uuid4().hex
+        report = analyze(symbol, self.call_tool)
+        text = render_markdown(report)
+        uses = [ToolUse(**u) for u in report.tools_used]
+        notes = [] if self.llm_enabled else [NARRATIVE_OFF]
+        answer = Answer(
+            answer=text if self.llm_enabled else f"{text}\n\n_{NARRATIVE_OFF}_",
+            mode="deterministic",
+            narrative=False,
+            session_id=session_id,
+            tools_used=uses,
+            citations=_citations(uses),
+            notes=notes,
+            report=report.as_dict(),
+        )
+        if self.llm_enabled and self._budget_left():
+            question = (
+                f"Give a short desk note on {symbol}: price action, volatility, forecast skill, news and risk. "
+                "Use the tools."
+            )
+            llm = self.ask(question, session_id=session_id, user=user, source=source)
+            answer = answer.model_copy(
+                update={
+                    "answer": f"{llm.answer}\n\n---\n{text}",
+                    "mode": "llm",
+                    "narrative": True,
+                    "tools_used": uses + llm.tools_used,
+                    "citations": _citations(uses + llm.tools_used),
+                    "proposals": llm.proposals,
+                    "usage": llm.usage,
+                    "notes": llm.notes,
+                }
+            )
+            return answer
+        self.memory.append(
+            session_id, f"analyze {symbol}", answer.answer, {"mode": "deterministic", "user": user, "source": source}
+        )
+        self.audit.record("analyze", user, source=source, symbol=symbol, session_id=session_id)
+        return answer
+
+    def _budget_left(self) -> bool:
+        return self.ledger.today_tokens() < self.settings.llm_daily_token_budget
+
+    def _deterministic_answer(self, question: str, session_id: str, user: str, source: str, note: str) -> Answer:
+        symbol = extract_symbol(question)
+        if symbol is None:
+            text = (
+                f"{note}\nI could not find a symbol in the question. Ask about a pair such as `BTC/USDT`, "
+                "or use `/analyze SYMBOL`."
+            )
+            answer = Answer(answer=text, mode="deterministic", narrative=False, session_id=session_id, notes=[note])
+        else:
+            answer = self.analyze(symbol, session_id=session_id, user=user, source=source)
+            answer.notes = [note]
+            answer.answer = answer.answer.replace(f"\n\n_{NARRATIVE_OFF}_", "") + f"\n\n_{note}_"
+            return answer
+        self.memory.append(
+            session_id, question, answer.answer, {"mode": "deterministic", "user": user, "source": source}
+        )
+        return answer
+
+    def _finish(
+        self, question: str, result: LoopResult, session_id: str, user: str, source: str, started: float
+    ) -> Answer:
+        uses = [ToolUse(tool=r.name, args=r.args, ok=r.ok, result=r.result, ms=round(r.ms, 2)) for r in result.records]
+        usage = Usage(result.prompt_tokens, result.completion_tokens, result.llm_calls)
+        cost = usage.cost_usd(self.settings.llm_price_in_per_mtok, self.settings.llm_price_out_per_mtok)
+        self.ledger.record(usage, cost)
+        proposals = [u.result for u in uses if u.tool in self._proposing_tools and u.ok and isinstance(u.result, dict)]
+        notes = [f"stopped early: {result.stopped_reason}"] if result.stopped_reason else []
+        text = result.text.strip() or "The model returned no answer text."
+        answer = Answer(
+            answer=text,
+            mode="llm",
+            narrative=True,
+            session_id=session_id,
+            tools_used=uses,
+            citations=_citations(uses),
+            proposals=proposals,
+            usage={
+                **usage.as_dict(self.settings.llm_price_in_per_mtok, self.settings.llm_price_out_per_mtok),
+                "seconds": round(time.monotonic() - started, 3),
+            },
+            notes=notes,
+        )
+        self.memory.append(
+            session_id,
+            question,
+            answer.answer,
+            {
+                "mode": "llm",
+                "user": user,
+                "source": source,
+                "tools": [{"tool": u.tool, "args": u.args, "ok": u.ok} for u in uses],
+            },
+        )
+        self._audit_tools(result.records, user, source, session_id)
+        return answer
+
+    def _audit_tools(self, records: list[ToolRecord], user: str, source: str, session_id: str) -> None:
+        for rec in records:
+            self.audit.record(
+                "agent_tool_call",
+                user,
+                source=source,
+                outcome="ok" if rec.ok else "error",
+                tool=rec.name,
+                args=rec.args,
+                session_id=session_id,
+                error=None if rec.ok else str(rec.result)[:500],
+            )
+
+    def ask(
+        self, question: str, *, session_id: str | None = None, user: str = "anonymous", source: str = "api"
+    ) -> Answer:
+        session_id = session_id or uuid.uuid4().hex
+        if not self.llm_enabled:
+            return self._deterministic_answer(question, session_id, user, source, NARRATIVE_OFF)
+        if not self._budget_left():
+            return self._deterministic_answer(
+                question,
+                session_id,
+                user,
+                source,
+                "Daily LLM token budget is spent; deterministic analysis only until tomorrow (UTC).",
+            )
+        started = time.monotonic()
+        history = self.memory.history(session_id)
+        try:
+            result = self._agent().run(history, question)
+        except Exception as exc:  # the model endpoint failed after its retries: degrade, do not 500
+            log.warning("llm request failed: %s", exc)
+            self.audit.record("agent_llm_error", user, source=source, outcome="error", error=str(exc)[:300])
+            return self._deterministic_answer(
+                question,
+                session_id,
+                user,
+                source,
+                f"The language model did not answer ({type(exc).__name__}); deterministic analysis instead.",
+            )
+        return self._finish(question, result, session_id, user, source, started)
+
+    def ask_stream(
+        self, question: str, *, session_id: str | None = None, user: str = "anonymous", source: str = "api"
+    ) -> Iterator[dict[str, Any]]:
+        session_id = session_id or uuid.uuid4().hex
+        if not self.llm_enabled or not self._budget_left():
+            answer = self.ask(question, session_id=session_id, user=user, source=source)
+            yield {"type": "token", "text": answer.answer}
+            yield {"type": "answer", "answer": answer.model_dump(mode="json")}
+            return
+        started = time.monotonic()
+        history = self.memory.history(session_id)
+        try:
+            for event in self._agent().stream(history, question):
+                if event["type"] == "result":
+                    answer = self._finish(question, event["result"], session_id, user, source, started)
+                    yield {"type": "answer", "answer": answer.model_dump(mode="json")}
+                else:
+                    yield event
+        except Exception as exc:
+            log.warning("llm stream failed: %s", exc)
+            yield {"type": "error", "error": f"the language model did not answer ({type(exc).__name__})"}

@@ -1,0 +1,196 @@
+"""The LLM tool loop: `create_agent` over the typed tool registry, with per-request budgets.
+
+Budgets per request: a cap on tool calls, a cap on model calls, wall time, and the daily token budget. Each tool
+call is recorded (name, arguments, result, milliseconds) so that the answer can show what it used and the audit log
+can show what was attempted.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain.agents import create_agent
+from langchain.agents.middleware import AgentMiddleware, ModelCallLimitMiddleware, ToolCallLimitMiddleware
+from langchain.agents.middleware.types import hook_config
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.tools import StructuredTool
+
+from agent.prompts import SYSTEM_PROMPT
+from tools.registry import ToolSpec
+
+MAX_TOOL_RESULT_CHARS = 8_000
+
+
+@dataclass
+class ToolRecord:
+    name: str
+    args: dict[str, Any]
+    ok: bool
+    result: Any
+    ms: float
+
+
+@dataclass
+class RequestContext:
+    deadline: float
+    max_tool_calls: int
+    records: list[ToolRecord] = field(default_factory=list)
+    on_event: Callable[[dict[str, Any]], None] | None = None
+    stopped_reason: str | None = None
+
+    def emit(self, event: dict[str, Any]) -> None:
+        if self.on_event is not None:
+            self.on_event(event)
+
+
+_current: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar("agent_request", default=None)
+
+
+def _compact(result: dict[str, Any]) -> str:
+    text = json.dumps(result, default=str, separators=(",", ":"))
+    if len(text) > MAX_TOOL_RESULT_CHARS:
+        text = json.dumps({"ok": result.get("ok", True), "truncated": True, "head": text[:MAX_TOOL_RESULT_CHARS]})
+    return text
+
+
+def as_langchain_tool(spec: ToolSpec) -> StructuredTool:
+    def run(**kwargs: Any) -> str:
+        ctx = _current.get()
+        started = time.perf_counter()
+        if ctx is not None:
+            if time.monotonic() > ctx.deadline:
+                ctx.stopped_reason = "time budget exhausted"
+                return _compact({"ok": False, "error": "time budget for this request is exhausted; answer now"})
+            if len(ctx.records) >= ctx.max_tool_calls:
+                ctx.stopped_reason = "tool-call budget exhausted"
+                return _compact({"ok": False, "error": "tool-call budget for this request is exhausted; answer now"})
+            ctx.emit({"type": "tool_started", "tool": spec.name, "args": kwargs})
+        result = spec.invoke(kwargs)
+        ms = (time.perf_counter() - started) * 1000.0
+        if ctx is not None:
+            ctx.records.append(
+                ToolRecord(spec.name, kwargs, bool(result.get("ok")), result.get("result", result.get("error")), ms)
+            )
+            ctx.emit({"type": "tool_finished", "tool": spec.name, "ok": bool(result.get("ok")), "ms": round(ms, 2)})
+        return _compact(result)
+
+    def validation_error(exc: Exception) -> str:
+        return _compact({"ok": False, "error": f"invalid arguments for {spec.name}: {exc}"[:600]})
+
+    return StructuredTool.from_function(
+        func=run,
+        name=spec.name,
+        description=spec.description,
+        args_schema=spec.args,
+        handle_validation_error=validation_error,
+        handle_tool_error=True,
+    )
+
+
+class DeadlineMiddleware(AgentMiddleware):  # type: ignore[type-arg]
+    """Ends the loop before a model call once the request's wall-time budget is spent."""
+
+    @hook_config(can_jump_to=["end"])
+    def before_model(self, state: Any, runtime: Any) -> dict[str, Any] | None:
+        ctx = _current.get()
+        if ctx is not None and time.monotonic() > ctx.deadline:
+            ctx.stopped_reason = ctx.stopped_reason or "time budget exhausted"
+            return {
+                "jump_to": "end",
+                "messages": [AIMessage(content="I stopped here: this request ran out of its time budget.")],
+            }
+        return None
+
+
+@dataclass
+class LoopResult:
+    text: str
+    records: list[ToolRecord]
+    prompt_tokens: int
+    completion_tokens: int
+    llm_calls: int
+    stopped_reason: str | None
+
+
+class AgentLoop:
+    def __init__(self, model: BaseChatModel, tools: dict[str, ToolSpec], *, max_tool_calls: int, max_seconds: float):
+        self.max_tool_calls = max_tool_calls
+        self.max_seconds = max_seconds
+        middleware: list[Any] = [
+            DeadlineMiddleware(),
+            ModelCallLimitMiddleware(run_limit=max_tool_calls + 2, exit_behavior="end"),
+            ToolCallLimitMiddleware(run_limit=max_tool_calls, exit_behavior="end"),
+        ]
+        # The compiled graph's overloads are too narrow for mypy; we use its documented dict API.
+        self.graph: Any = create_agent(
+            model,
+            [as_langchain_tool(spec) for spec in tools.values()],
+            system_prompt=SYSTEM_PROMPT,
+            middleware=middleware,
+        )
+
+    def _context(self, on_event: Callable[[dict[str, Any]], None] | None) -> RequestContext:
+        return RequestContext(time.monotonic() + self.max_seconds, self.max_tool_calls, on_event=on_event)
+
+    def _config(self) -> dict[str, Any]:
+        return {"recursion_limit": 4 * self.max_tool_calls + 10}
+
+    @staticmethod
+    def _summarise(messages: list[BaseMessage], ctx: RequestContext, start: int) -> LoopResult:
+        prompt = completion = calls = 0
+        text = ""
+        for msg in messages[start:]:
+            if isinstance(msg, AIMessage):
+                if msg.usage_metadata:
+                    prompt += msg.usage_metadata.get("input_tokens", 0)
+                    completion += msg.usage_metadata.get("output_tokens", 0)
+                    calls += 1
+                if not msg.tool_calls and isinstance(msg.content, str):
+                    text = msg.content
+        return LoopResult(text, ctx.records, prompt, completion, calls, ctx.stopped_reason)
+
+    def run(self, history: list[BaseMessage], question: str) -> LoopResult:
+        ctx = self._context(None)
+        token = _current.set(ctx)
+        try:
+            messages = [*history, HumanMessage(question)]
+            state = self.graph.invoke({"messages": messages}, config=self._config())
+        finally:
+            _current.reset(token)
+        return self._summarise(state["messages"], ctx, len(history))
+
+    def stream(self, history: list[BaseMessage], question: str) -> Iterator[dict[str, Any]]:
+        """Yield tool_started, tool_finished and token events; the last is {'type': 'result', 'result': LoopResult}."""
+        events: list[dict[str, Any]] = []
+        ctx = self._context(events.append)
+        token = _current.set(ctx)
+        final_messages: list[BaseMessage] = [*history, HumanMessage(question)]
+        try:
+            for mode, payload in self.graph.stream(
+                {"messages": final_messages},
+                config=self._config(),
+                stream_mode=["messages", "values"],
+            ):
+                while events:
+                    yield events.pop(0)
+                if mode == "messages":
+                    chunk, _meta = payload
+                    if isinstance(chunk, AIMessageChunk) and isinstance(chunk.content, str) and chunk.content:
+                        yield {"type": "token", "text": chunk.content}
+                elif mode == "values":
+                    final_messages = payload["messages"]
+            while events:
+                yield events.pop(0)
+        finally:
+            _current.reset(token)
+        yield {"type": "result", "result": self._summarise(final_messages, ctx, len(history))}
+
+
+def tool_messages_used(messages: list[BaseMessage]) -> list[ToolMessage]:
+    return [m for m in messages if isinstance(m, ToolMessage)]

@@ -1,0 +1,61 @@
+"""Structured logging: JSON lines with request ids (or plain text for a terminal), secrets never printed."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+# Anything shaped like our API keys, Slack tokens or bearer headers is masked before it is written.
+_SECRET_PATTERNS = [
+    re.compile(r"cqa_[0-9a-f]{12}_[A-Za-z0-9_\-]{8,}"),
+    re.compile(r"xox[abposr]-[A-Za-z0-9\-]+"),
+    re.compile(r"xapp-[A-Za-z0-9\-]+"),
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]{8,}"),
+    re.compile(r"sk-[A-Za-z0-9]{16,}"),
+]
+
+
+def redact(text: str) -> str:
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "***", text)
+    return text
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "request_id": request_id_var.get(),
+            "msg": redact(record.getMessage()),
+        }
+        if record.exc_info:
+            payload["exc"] = redact(self.formatException(record.exc_info))
+        return json.dumps(payload)
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        record.request_id = request_id_var.get()
+        return redact(super().format(record))
+
+
+def configure_logging(level: str = "INFO", json_logs: bool = False) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonFormatter()
+        if json_logs
+        else TextFormatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("httpx", "httpcore", "urllib3", "chromadb", "pymongo"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
