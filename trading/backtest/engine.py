@@ -1,0 +1,326 @@
+"""Backtests: the event-driven path (real strategy, real risk gate, fill model) and the vectorised fast path.
+
+Event-driven loop, bar by bar (plain floats, precomputed target arrays):
+  1. at the open of bar j, working orders execute: a new order is resolved to a quantity from its target weight
+     and the equity at this open, then every child order goes through `RiskGate.check` (as a marketable limit at
+     the fill price, resizing allowed) right before it "is sent", and the fill model fills what the bar's volume
+     allows; the rest keeps working next bar;
+  2. at the close of bar j the strategy's target for j (computed causally from candles up to j) is compared with
+     the previous one; a change creates a new order (replacing any remainder), which executes at bar j+1.
+The gate is therefore called only when a target changes (and for partial-fill children), never on idle bars.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from trading.backtest.fills import FillModel
+from trading.backtest.ledger import Fills, Trade, closed_trades, equity_curve, fingerprint
+from trading.backtest.metrics import buy_and_hold, compute_metrics
+from trading.backtest.vectorized import simulate
+from trading.risk import DeskState, MarketView, OrderIntent, PortfolioView, RiskGate, RiskLimits
+from trading.risk.limits import HARD_CEILINGS
+from trading.strategies.base import Bars, FloatArray, Strategy
+from trading.types import Market, OrderType, Side
+
+
+class Gate(Protocol):
+    def check(self, intent: OrderIntent, portfolio: PortfolioView, market: MarketView, limits: RiskLimits) -> Any: ...
+
+
+def research_limits(symbols: Sequence[str], max_leverage: float = 1.0, breakers: bool = False) -> RiskLimits:
+    """Limits for research backtests: the desk's structure (cash, leverage, no shorting on spot, price band, rate)
+    without notional caps sized for the live account, and the drawdown/daily-loss breakers only when asked."""
+    inf = math.inf
+    return replace(
+        HARD_CEILINGS,
+        allowed_symbols=frozenset(symbols),
+        max_order_notional=inf,
+        max_position_notional=inf,
+        max_gross_exposure=inf,
+        max_net_exposure=inf,
+        max_leverage=max_leverage,
+        max_orders_per_minute=10_000,
+        max_daily_loss_pct=HARD_CEILINGS.max_daily_loss_pct if breakers else 1.0,
+        max_drawdown_pct=HARD_CEILINGS.max_drawdown_pct if breakers else 1.0,
+    )
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    initial_cash: float = 10_000.0
+    fill: FillModel = field(default_factory=FillModel)
+    timeframe: str = "1h"
+    max_leverage: float = 1.0
+    # Desk limits to apply (e.g. limits_from_settings(settings)); default research_limits(symbols).
+    limits: RiskLimits | None = None
+    # Apply the desk's drawdown / daily-loss breakers (a breach halts or reduces for the rest of the run).
+    breakers: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.initial_cash > 0:
+            raise ValueError("initial_cash must be positive")
+
+
+@dataclass
+class BacktestResult:
+    strategy: dict[str, Any]
+    symbols: list[str]
+    mode: str
+    timestamps: np.ndarray
+    equity: FloatArray
+    positions: FloatArray
+    fills: Fills
+    trades: list[Trade]
+    metrics: dict[str, Any]
+    buy_and_hold: dict[str, Any]
+    rejections: list[dict[str, Any]] = field(default_factory=list)
+    halted_at_bar: int | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.trades)
+
+    def to_json(self, max_trades: int = 50) -> dict[str, Any]:
+        m = self.metrics
+        bh = self.buy_and_hold
+        return {
+            "strategy": self.strategy,
+            "symbols": self.symbols,
+            "mode": self.mode,
+            "bars": int(self.equity.shape[0]),
+            "start_ms": int(self.timestamps[0]) if len(self.timestamps) else None,
+            "end_ms": int(self.timestamps[-1]) if len(self.timestamps) else None,
+            "metrics": m,
+            "buy_and_hold": bh,
+            "excess_return": (m["total_return"] - bh["total_return"])
+            if m.get("total_return") is not None and bh.get("total_return") is not None else None,
+            "fingerprint": self.fingerprint,
+            "trades": [t.to_json() for t in self.trades[-max_trades:]],
+            "rejections": self.rejections[:20],
+            "rejected_orders": len(self.rejections),
+            "halted_at_bar": self.halted_at_bar,
+        }
+
+
+def _columns(data: Sequence[Bars]) -> tuple[FloatArray, FloatArray, FloatArray]:
+    o = np.column_stack([b.open for b in data]).astype(np.float64)
+    c = np.column_stack([b.close for b in data]).astype(np.float64)
+    v = np.column_stack([b.volume for b in data]).astype(np.float64)
+    return o, c, v
+
+
+def _as_seq(data: Bars | Sequence[Bars]) -> list[Bars]:
+    return [data] if isinstance(data, Bars) else list(data)
+
+
+def _market(symbol: str, fee: float) -> Market:
+    base, _, quote = symbol.partition("/")
+    return Market("backtest", symbol, base, quote or "USDT", None, None, None, None, taker_fee=fee, maker_fee=fee)
+
+
+def _finish(
+    strategy: Strategy, data: list[Bars], mode: str, fills: Fills, config: BacktestConfig,
+    rejections: list[dict[str, Any]] | None = None, halted: int | None = None,
+) -> BacktestResult:
+    symbols = [b.symbol or f"asset{i}" for i, b in enumerate(data)]
+    _, closes, _ = _columns(data)
+    equity, _, pos = equity_curve(fills, closes, config.initial_cash)
+    trades = closed_trades(fills, symbols)
+    ts = data[0].timestamp_ms
+    bar_ms = int(np.median(np.diff(ts))) if len(ts) > 1 else None
+    ppy = strategy.periods_per_year
+    metrics = compute_metrics(equity, pos, closes, fills, trades, ppy, bar_ms)
+    bh = buy_and_hold(closes, config.initial_cash, config.fill.fee, ppy)
+    return BacktestResult(strategy.describe() | {"param_specs": None}, symbols, mode, ts, equity, pos, fills, trades,
+                          metrics, bh, rejections or [], halted)
+
+
+def run_vectorized(strategy: Strategy, data: Bars | Sequence[Bars], config: BacktestConfig | None = None,
+                   targets: FloatArray | None = None) -> BacktestResult:
+    cfg = config or BacktestConfig()
+    seq = _as_seq(data)
+    tg = strategy.targets(seq) if targets is None else targets
+    o, _, v = _columns(seq)
+    fills = simulate(o, v, tg, cfg.fill, cfg.initial_cash, cfg.max_leverage, spot=True)
+    return _finish(strategy, seq, "vectorized", fills, cfg)
+
+
+def run_event(
+    strategy: Strategy,
+    data: Bars | Sequence[Bars],
+    config: BacktestConfig | None = None,
+    gate: Gate | None = None,
+    targets: FloatArray | None = None,
+) -> BacktestResult:
+    """The event-driven backtest with the desk's risk gate and the fill model."""
+    cfg = config or BacktestConfig()
+    seq = _as_seq(data)
+    symbols = [b.symbol or f"asset{i}" for i, b in enumerate(seq)]
+    tg = strategy.targets(seq) if targets is None else targets
+    o, c, v = _columns(seq)
+    fills = _event_loop(seq, symbols, o, c, v, tg, cfg, gate or RiskGate())
+    return _finish(strategy, seq, "event", fills[0], cfg, fills[1], fills[2])
+
+
+def _event_loop(
+    seq: list[Bars], symbols: list[str], o: FloatArray, c: FloatArray, v: FloatArray, tg: FloatArray,
+    cfg: BacktestConfig, gate: Gate,
+) -> tuple[Fills, list[dict[str, Any]], int | None]:
+    n, k = tg.shape
+    limits = cfg.limits or research_limits(symbols, cfg.max_leverage, cfg.breakers)
+    fee, slip, part = cfg.fill.fee, cfg.fill.slippage, cfg.fill.participation
+    markets = [_market(s, fee) for s in symbols]
+    check = gate.check
+    opens = o.tolist()
+    vols = v.tolist()
+    rows = tg.tolist()
+    ts = seq[0].timestamp_ms
+    breakers = cfg.breakers
+    day_of = (ts // 86_400_000).tolist() if breakers else []
+
+    fb: list[int] = []
+    fa: list[int] = []
+    fq: list[float] = []
+    fp: list[float] = []
+    ff: list[float] = []
+    rejections: list[dict[str, Any]] = []
+    cash = cfg.initial_cash
+    pos = [0.0] * k
+    prev = [0.0] * k
+    want = [0.0] * k
+    new_order = [False] * k
+    remaining = [0.0] * k
+    is_buy = [False] * k
+    active = False
+    desk = DeskState.ACTIVE
+    halted_at: int | None = None
+    # breaker bookkeeping (only when breakers are on): state after each fill bar, running peak
+    hist_bar: list[int] = [-1]
+    hist_cash: list[float] = [cash]
+    hist_pos: list[list[float]] = [list(pos)]
+    peak = cash
+    peak_upto = 0  # closes [0, peak_upto) are folded into `peak`
+    rng_k = range(k)
+
+    def equity_at_close(bar: int) -> float:
+        idx = bisect.bisect_right(hist_bar, bar) - 1
+        return hist_cash[idx] + float(np.dot(c[bar], hist_pos[idx])) if bar >= 0 else cfg.initial_cash
+
+    for j in range(n):
+        if active:
+            active = False
+            op = opens[j]
+            val = cash
+            for a in rng_k:
+                val += pos[a] * op[a]
+            for a in rng_k:
+                if new_order[a]:
+                    new_order[a] = False
+                    oa = op[a]
+                    remaining[a] = 0.0
+                    d = want[a] * val / oa - pos[a]
+                    if d != 0.0 and oa > 0:
+                        buy = d > 0
+                        p = oa * (1.0 + slip) if buy else oa * (1.0 - slip)
+                        q = want[a] * val / p - pos[a]
+                        if (q > 0) == buy and q != 0.0:
+                            remaining[a] = abs(q)
+                            is_buy[a] = buy
+            if breakers:
+                # fold closes up to the previous bar into the running peak (position constant since last fill)
+                if j > peak_upto:
+                    seg = c[peak_upto:j]
+                    seg_eq = hist_cash[-1] + seg @ np.asarray(hist_pos[-1])
+                    peak = max(peak, float(seg_eq.max()))
+                    peak_upto = j
+                d0 = day_of[j]
+                first = bisect.bisect_left(day_of, d0)
+                day_start = equity_at_close(first - 1)
+            sent = 0
+            for phase in (False, True):
+                for a in rng_k:
+                    if remaining[a] <= 0.0 or is_buy[a] != phase:
+                        continue
+                    oa = op[a]
+                    buy = phase
+                    p = oa * (1.0 + slip) if buy else oa * (1.0 - slip)
+                    equity = cash
+                    gross = 0.0
+                    for b in rng_k:
+                        equity += pos[b] * op[b]
+                        gross += abs(pos[b] * op[b])
+                    sym = symbols[a]
+                    pv = PortfolioView(
+                        equity=equity, cash_free=cash, positions={symbols[b]: pos[b] for b in rng_k},
+                        gross_notional=gross, net_notional=sum(pos[b] * op[b] for b in rng_k),
+                        peak_equity=peak if breakers else equity, day_start_equity=day_start if breakers else equity,
+                        orders_last_minute=sent, desk_state=desk,
+                    )
+                    intent = OrderIntent(sym, Side.BUY if buy else Side.SELL, remaining[a], OrderType.LIMIT, p,
+                                         False, True)
+                    dec = check(intent, pv, MarketView(sym, None, None, oa, markets[a]), limits)
+                    sent += 1
+                    if dec.desk_transition is not None and breakers and desk is not DeskState.HALTED:
+                        desk = dec.desk_transition
+                        if halted_at is None:
+                            halted_at = j
+                    if not dec.approved:
+                        rejections.append({"bar": j, "symbol": sym, "side": intent.side.value,
+                                           "qty": remaining[a], "reasons": list(dec.reasons)})
+                        remaining[a] = 0.0
+                        continue
+                    qty = dec.qty
+                    fill = min(qty, part * vols[j][a])
+                    if fill > 0:
+                        amt = fill * p * fee
+                        if buy:
+                            cash = cash - fill * p - amt
+                            pos[a] += fill
+                            fq.append(fill)
+                        else:
+                            cash = cash + fill * p - amt
+                            pos[a] -= fill
+                            fq.append(-fill)
+                        fb.append(j)
+                        fa.append(a)
+                        fp.append(p)
+                        ff.append(amt)
+                    rest = qty - fill
+                    remaining[a] = rest if rest > qty * 1e-12 else 0.0
+                    if remaining[a] > 0.0:
+                        active = True
+            if breakers and sent:
+                hist_bar.append(j)
+                hist_cash.append(cash)
+                hist_pos.append(list(pos))
+        row = rows[j]
+        if row != prev:
+            for a in rng_k:
+                t = row[a]
+                if t != prev[a]:
+                    want[a] = t
+                    new_order[a] = True
+                    remaining[a] = 0.0
+                    active = True
+            prev = row
+    return Fills.from_lists(fb, fa, fq, fp, ff), rejections, halted_at
+
+
+def run_backtest(
+    strategy: Strategy,
+    data: Bars | Sequence[Bars],
+    config: BacktestConfig | None = None,
+    mode: Literal["event", "vectorized"] = "event",
+) -> BacktestResult:
+    if mode == "event":
+        return run_event(strategy, data, config)
+    if mode == "vectorized":
+        return run_vectorized(strategy, data, config)
+    raise ValueError(f"unknown mode {mode!r}: event or vectorized")
