@@ -1,0 +1,127 @@
+"""Market data tools: ticker, order book, candles, compare venues. Read-only; sync (the runtime calls them from a
+worker thread); every result says whether the data is simulated."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+
+from tools.registry import ToolError, tool
+from trading.exchanges import ExchangeError, MarketSource, get_market_source
+from trading.exchanges.base import TIMEFRAME_MS
+
+
+def _norm_symbol(value: str) -> str:
+    value = value.strip().upper().replace("-", "/").replace("_", "/")
+    if "/" not in value:
+        for quote in ("USDT", "USDC", "USD", "BTC", "ETH", "EUR"):
+            if value.endswith(quote) and len(value) > len(quote):
+                return f"{value[: -len(quote)]}/{quote}"
+    return value
+
+
+class TickerArgs(BaseModel):
+    symbol: str = Field(min_length=3, max_length=30, description="Market symbol, e.g. BTC/USDT")
+    exchange: str | None = Field(default=None, max_length=30, description="ccxt exchange id; default: configured")
+
+    @field_validator("symbol")
+    @classmethod
+    def _symbol(cls, v: str) -> str:
+        return _norm_symbol(v)
+
+
+def _source(exchange: str | None) -> MarketSource:
+    try:
+        return get_market_source(None, exchange.strip().lower() if exchange else None)
+    except ExchangeError as exc:
+        raise ToolError(str(exc)) from exc
+
+
+def _iso(ts_ms: int) -> str:
+    return datetime.fromtimestamp(ts_ms / 1000, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _meta(source: MarketSource) -> dict[str, Any]:
+    meta: dict[str, Any] = {"exchange": source.exchange_id, "simulated": source.simulated}
+    if source.fallback_reason:
+        meta["note"] = source.fallback_reason
+    return meta
+
+
+def _sig(x: float | None, digits: int = 8) -> float | None:
+    return None if x is None else float(f"{x:.{digits}g}")
+
+
+@tool(name="get_ticker", description="Latest price of one market: last, bid, ask, 24h change % and volume.",
+      args=TickerArgs)
+def get_ticker(args: TickerArgs) -> dict[str, Any]:
+    source = _source(args.exchange)
+    try:
+        t = source.fetch_ticker(args.symbol)
+    except ExchangeError as exc:
+        raise ToolError(str(exc)) from exc
+    return {
+        **_meta(source), "symbol": t.symbol, "last": _sig(t.last), "bid": _sig(t.bid), "ask": _sig(t.ask),
+        "change_pct_24h": None if t.change_pct_24h is None else round(t.change_pct_24h, 3),
+        "volume": _sig(t.base_volume_24h, 6), "quote_volume": _sig(t.quote_volume_24h, 6),
+        "timestamp": _iso(t.timestamp_ms), "simulated": source.simulated or t.simulated,
+    }
+
+
+class OrderBookArgs(TickerArgs):
+    depth: int = Field(default=10, ge=1, le=50, description="Levels per side")
+
+
+@tool(name="get_order_book", description="Top of the order book: bids/asks [price, amount], spread, mid.",
+      args=OrderBookArgs)
+def get_order_book(args: OrderBookArgs) -> dict[str, Any]:
+    source = _source(args.exchange)
+    try:
+        book = source.fetch_order_book(args.symbol, args.depth)
+    except ExchangeError as exc:
+        raise ToolError(str(exc)) from exc
+    spread = (book.best_ask - book.best_bid) if book.best_ask and book.best_bid else None
+    mid = book.mid
+    return {
+        **_meta(source), "symbol": book.symbol, "timestamp": _iso(book.timestamp_ms),
+        "mid": _sig(mid), "spread": _sig(spread),
+        "spread_bps": round(spread / mid * 1e4, 3) if spread is not None and mid else None,
+        "bids": [[_sig(lv.price), _sig(lv.amount, 6)] for lv in book.bids[: args.depth]],
+        "asks": [[_sig(lv.price), _sig(lv.amount, 6)] for lv in book.asks[: args.depth]],
+    }
+
+
+class CandlesArgs(TickerArgs):
+    timeframe: str = Field(default="1h", description=f"One of {', '.join(TIMEFRAME_MS)}")
+    limit: int = Field(default=48, ge=1, le=500)
+
+    @field_validator("timeframe")
+    @classmethod
+    def _tf(cls, v: str) -> str:
+        if v not in TIMEFRAME_MS:
+            raise ValueError(f"timeframe must be one of {', '.join(TIMEFRAME_MS)}")
+        return v
+
+
+@tool(name="get_candles", description="Recent OHLCV candles (oldest first) with a short summary.",
+      args=CandlesArgs)
+def get_candles(args: CandlesArgs) -> dict[str, Any]:
+    source = _source(args.exchange)
+    try:
+        candles = source.fetch_ohlcv(args.symbol, args.timeframe, None, args.limit)
+    except ExchangeError as exc:
+        raise ToolError(str(exc)) from exc
+    if not candles:
+        raise ToolError(f"no candles for {args.symbol} {args.timeframe} on {source.exchange_id}")
+    first, last = candles[0], candles[-1]
+    return {
+        **_meta(source), "symbol": args.symbol, "timeframe": args.timeframe, "count": len(candles),
+        "from": _iso(first.timestamp_ms), "to": _iso(last.timestamp_ms),
+        "change_pct": round((last.close / first.open - 1) * 100, 3) if first.open else None,
+        "high": _sig(max(c.high for c in candles)), "low": _sig(min(c.low for c in candles)),
+        "columns": ["time", "open", "high", "low", "close", "volume"],
+        "candles": [[_iso(c.timestamp_ms), _sig(c.open), _sig(c.high), _sig(c.low), _sig(c.close),
+                     _sig(c.volume, 6)] for c in candles],
+    }

@@ -1,0 +1,52 @@
+"""Exchange adapters: ccxt (any venue), `sim` (seeded generator), `replay` (stored candles).
+
+Public API:
+- `open_exchange(exchange_id, *, api_url=None, simulated=False, ...) -> ExchangeAdapter` (async methods)
+- `get_market_source(settings=None, exchange_id=None) -> MarketSource` (sync facade, sim fallback, `.simulated`)
+- errors: `ExchangeError`, `UnknownSymbol`, `UnknownExchange`, `ExchangeUnavailable`, `RateLimited`,
+  `OrderRejected`, `InsufficientFunds`, `OrderNotFound`, `OrderOutcomeUnknown`
+"""
+
+from trading.exchanges.base import TIMEFRAME_MS, ExchangeAdapter, timeframe_floor, timeframe_ms
+from trading.exchanges.errors import (
+    AuthenticationFailed,
+    BadExchangeResponse,
+    ExchangeError,
+    ExchangeUnavailable,
+    InsufficientFunds,
+    OrderNotFound,
+    OrderOutcomeUnknown,
+    OrderRejected,
+    RateLimited,
+    UnknownExchange,
+    UnknownSymbol,
+    UnsupportedOperation,
+)
+from trading.exchanges.factory import MarketSource, get_market_source, open_exchange, reset_market_sources
+from trading.exchanges.retry import RetryPolicy
+from trading.exchanges.runner import background
+
+__all__ = [
+    "TIMEFRAME_MS",
+    "AuthenticationFailed",
+    "BadExchangeResponse",
+    "ExchangeAdapter",
+    "ExchangeError",
+    "ExchangeUnavailable",
+    "InsufficientFunds",
+    "MarketSource",
+    "OrderNotFound",
+    "OrderOutcomeUnknown",
+    "OrderRejected",
+    "RateLimited",
+    "RetryPolicy",
+    "UnknownExchange",
+    "UnknownSymbol",
+    "UnsupportedOperation",
+    "background",
+    "get_market_source",
+    "open_exchange",
+    "reset_market_sources",
+    "timeframe_floor",
+    "timeframe_ms",
+]

@@ -1,0 +1,413 @@
+"""One async adapter over ccxt for any exchange id: rate limiter on, retries per error class, normalised types.
+
+`api_url` replaces the origin (scheme, host, port) of every REST URL in `urls['api']`, and its websocket twin
+replaces the origin of every websocket URL, so a loopback fake can stand in for the venue.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import ccxt
+import ccxt.async_support as ccxt_async
+from ccxt.base.decimal_to_precision import TICK_SIZE
+
+from trading.exchanges import errors
+from trading.exchanges.base import timeframe_ms
+from trading.exchanges.retry import NO_RETRY, RetryPolicy, translate, with_retry
+from trading.types import (
+    Balance,
+    BookLevel,
+    Candle,
+    ExchangeOrder,
+    Market,
+    OrderBook,
+    OrderType,
+    Side,
+    Ticker,
+    Trade,
+)
+
+try:  # websocket support (ccxt.pro ships inside ccxt)
+    import ccxt.pro as ccxt_pro
+except ImportError:  # pragma: no cover - every ccxt >= 4 has it
+    ccxt_pro = None
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_ORDER_STATUS = {"open": "open", "closed": "closed", "canceled": "canceled", "cancelled": "canceled",
+                 "rejected": "rejected", "expired": "expired"}
+
+
+def known_exchanges() -> list[str]:
+    return list(ccxt.exchanges)
+
+
+def _swap_origin(url: str, origin: str) -> str:
+    parts = urlsplit(url)
+    new = urlsplit(origin)
+    path = parts.path
+    if new.path and new.path != "/":
+        path = new.path.rstrip("/") + path
+    return urlunsplit((new.scheme, new.netloc, path, parts.query, parts.fragment))
+
+
+def override_urls(urls: Any, http_origin: str, ws_origin: str) -> Any:
+    """Recursively replace origins in a ccxt `urls['api']` tree (strings or nested dicts)."""
+    if isinstance(urls, str):
+        if urls.startswith(("ws://", "wss://")):
+            return _swap_origin(urls, ws_origin)
+        if urls.startswith(("http://", "https://")):
+            return _swap_origin(urls, http_origin)
+        return urls
+    if isinstance(urls, dict):
+        return {k: override_urls(v, http_origin, ws_origin) for k, v in urls.items()}
+    if isinstance(urls, list):
+        return [override_urls(v, http_origin, ws_origin) for v in urls]
+    return urls
+
+
+def _f(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class CcxtExchange:
+    """ExchangeAdapter over a ccxt (async / pro) exchange instance."""
+
+    simulated = False
+
+    def __init__(
+        self,
+        exchange_id: str,
+        *,
+        api_url: str | None = None,
+        ws_url: str | None = None,
+        api_key: str | None = None,
+        secret: str | None = None,
+        password: str | None = None,
+        timeout_ms: int = 10_000,
+        retry: RetryPolicy | None = None,
+        options: dict[str, Any] | None = None,
+        spot_only: bool = True,
+    ) -> None:
+        exchange_id = exchange_id.lower()
+        if exchange_id not in ccxt.exchanges:
+            raise errors.UnknownExchange(exchange_id, ccxt.exchanges)
+        self.exchange_id = exchange_id
+        self.retry = retry or RetryPolicy()
+        self.api_url = api_url
+        self.retries = 0  # how many retries this adapter performed (observability, tests)
+        pro_cls = getattr(ccxt_pro, exchange_id, None) if ccxt_pro is not None else None
+        cls = pro_cls or getattr(ccxt_async, exchange_id)
+        config: dict[str, Any] = {"enableRateLimit": True, "timeout": timeout_ms}
+        if api_key:
+            config["apiKey"] = api_key
+        if secret:
+            config["secret"] = secret
+        if password:
+            config["password"] = password
+        self._ex: Any = cls(config)
+        self.streaming = pro_cls is not None and bool(self._ex.has.get("ws"))
+        opts = self._ex.options
+        if spot_only:
+            fm = opts.get("fetchMarkets")
+            if isinstance(fm, dict) and "types" in fm:
+                opts["fetchMarkets"] = {**fm, "types": ["spot"]}
+            elif isinstance(fm, list):
+                opts["fetchMarkets"] = ["spot"]
+            opts["defaultType"] = "spot"
+        opts["fetchCurrencies"] = False
+        opts["fetchMargins"] = False
+        if options:
+            opts.update(options)
+        if api_url:
+            ws_origin = ws_url or api_url.replace("https://", "wss://").replace("http://", "ws://")
+            self._ex.urls["api"] = override_urls(self._ex.urls["api"], api_url, ws_origin)
+        self._markets: dict[str, Market] = {}
+
+    # ------------------------------------------------------------------ plumbing
+    @property
+    def ccxt(self) -> Any:
+        """The underlying ccxt instance (escape hatch; prefer the typed methods)."""
+        return self._ex
+
+    def _retry_after(self, exc: BaseException) -> float | None:
+        if not isinstance(exc, ccxt.DDoSProtection):
+            return None
+        headers = self._ex.last_response_headers or {}
+        value = None
+        for key, val in dict(headers).items():
+            if str(key).lower() == "retry-after":
+                value = val
+        try:
+            return float(value) if value is not None else None
+        except (TypeError, ValueError):
+            return None
+
+    def _count_retry(self, attempt: int, exc: BaseException, delay: float) -> None:
+        self.retries += 1
+        log.warning("%s: retry %d after %s in %.2fs", self.exchange_id, attempt, type(exc).__name__, delay)
+
+    async def _call(self, fn: Callable[[], Awaitable[T]], *, symbol: str | None = None,
+                    policy: RetryPolicy | None = None) -> T:
+        try:
+            return await with_retry(fn, policy=policy or self.retry, retry_after=self._retry_after,
+                                    on_retry=self._count_retry)
+        except Exception as exc:
+            if isinstance(exc, errors.ExchangeError):
+                raise
+            raise translate(exc, self.exchange_id, symbols=list(self._markets), symbol=symbol,
+                            retry_after_s=self._retry_after(exc)) from exc
+
+    def _check_symbol(self, symbol: str) -> str:
+        if self._markets and symbol not in self._markets:
+            raise errors.UnknownSymbol(symbol, self._markets, exchange=self.exchange_id)
+        return symbol
+
+    async def _ensure_markets(self, symbol: str | None = None) -> None:
+        if not self._markets:
+            await self.load_markets()
+        if symbol is not None:
+            self._check_symbol(symbol)
+
+    # ------------------------------------------------------------------ markets
+    async def load_markets(self, reload: bool = False) -> dict[str, Market]:
+        if self._markets and not reload:
+            return self._markets
+        raw = await self._call(lambda: self._ex.load_markets(reload))
+        self._markets = {sym: self._market(m) for sym, m in raw.items() if m.get("spot", True)}
+        return self._markets
+
+    def _market(self, m: dict[str, Any]) -> Market:
+        precision = m.get("precision") or {}
+        limits = m.get("limits") or {}
+
+        def step(p: Any) -> float | None:
+            if p is None:
+                return None
+            if self._ex.precisionMode == TICK_SIZE:
+                return float(p)
+            return float(10 ** (-int(p)))
+
+        return Market(
+            exchange=self.exchange_id, symbol=m["symbol"], base=m["base"], quote=m["quote"],
+            price_precision=step(precision.get("price")), amount_precision=step(precision.get("amount")),
+            min_amount=_f((limits.get("amount") or {}).get("min")), min_cost=_f((limits.get("cost") or {}).get("min")),
+            max_amount=_f((limits.get("amount") or {}).get("max")),
+            taker_fee=_f(m.get("taker")) or 0.001, maker_fee=_f(m.get("maker")) or 0.001,
+            spot=bool(m.get("spot", True)), active=m.get("active") is not False,
+        )
+
+    def market(self, symbol: str) -> Market:
+        if not self._markets:
+            raise errors.ExchangeError(f"{self.exchange_id}: markets not loaded; call load_markets() first",
+                                       exchange=self.exchange_id)
+        self._check_symbol(symbol)
+        return self._markets[symbol]
+
+    @property
+    def symbols(self) -> list[str]:
+        return sorted(self._markets)
+
+    # ------------------------------------------------------------------ public data
+    def _ticker(self, t: dict[str, Any], symbol: str) -> Ticker:
+        bid, ask = _f(t.get("bid")), _f(t.get("ask"))
+        last = _f(t.get("last")) or _f(t.get("close"))
+        if last is None:
+            last = (bid + ask) / 2 if bid and ask else 0.0
+        return Ticker(
+            exchange=self.exchange_id, symbol=t.get("symbol") or symbol,
+            timestamp_ms=int(t.get("timestamp") or time.time() * 1000), bid=bid, ask=ask, last=last,
+            open_24h=_f(t.get("open")), high_24h=_f(t.get("high")), low_24h=_f(t.get("low")),
+            base_volume_24h=_f(t.get("baseVolume")), quote_volume_24h=_f(t.get("quoteVolume")),
+            change_pct_24h=_f(t.get("percentage")),
+        )
+
+    def _book(self, b: dict[str, Any], symbol: str, limit: int | None = None) -> OrderBook:
+        bids = tuple(BookLevel(float(p), float(a)) for p, a, *_ in b.get("bids", [])[:limit] if float(a) > 0)
+        asks = tuple(BookLevel(float(p), float(a)) for p, a, *_ in b.get("asks", [])[:limit] if float(a) > 0)
+        nonce = b.get("nonce")
+        return OrderBook(exchange=self.exchange_id, symbol=b.get("symbol") or symbol,
+                         timestamp_ms=int(b.get("timestamp") or time.time() * 1000), bids=bids, asks=asks,
+                         nonce=int(nonce) if nonce is not None else None)
+
+    def _trade(self, t: dict[str, Any], symbol: str) -> Trade:
+        side = t.get("side")
+        return Trade(exchange=self.exchange_id, symbol=t.get("symbol") or symbol, timestamp_ms=int(t["timestamp"]),
+                     price=float(t["price"]), amount=float(t["amount"]),
+                     side=Side(side) if side in ("buy", "sell") else None,
+                     trade_id=str(t["id"]) if t.get("id") is not None else None)
+
+    @staticmethod
+    def _candle(row: list[Any]) -> Candle:
+        return Candle(int(row[0]), float(row[1]), float(row[2]), float(row[3]), float(row[4]), float(row[5] or 0.0))
+
+    async def fetch_ticker(self, symbol: str) -> Ticker:
+        await self._ensure_markets(symbol)
+        raw = await self._call(lambda: self._ex.fetch_ticker(symbol), symbol=symbol)
+        return self._ticker(raw, symbol)
+
+    async def fetch_order_book(self, symbol: str, limit: int = 20) -> OrderBook:
+        await self._ensure_markets(symbol)
+        raw = await self._call(lambda: self._ex.fetch_order_book(symbol, limit), symbol=symbol)
+        return self._book(raw, symbol, limit)
+
+    async def fetch_ohlcv(self, symbol: str, timeframe: str = "1h", since: int | None = None,
+                          limit: int = 500) -> list[Candle]:
+        timeframe_ms(timeframe)
+        await self._ensure_markets(symbol)
+        rows = await self._call(lambda: self._ex.fetch_ohlcv(symbol, timeframe, since, limit), symbol=symbol)
+        return [self._candle(r) for r in rows]
+
+    async def fetch_trades(self, symbol: str, since: int | None = None, limit: int = 100) -> list[Trade]:
+        await self._ensure_markets(symbol)
+        rows = await self._call(lambda: self._ex.fetch_trades(symbol, since, limit), symbol=symbol)
+        return [self._trade(t, symbol) for t in rows]
+
+    # ------------------------------------------------------------------ orders (keys needed)
+    def _order(self, o: dict[str, Any], symbol: str, client_order_id: str | None = None) -> ExchangeOrder:
+        fee = o.get("fee") or {}
+        fills = [self._trade({**t, "symbol": t.get("symbol") or symbol, "timestamp": t.get("timestamp") or 0}, symbol)
+                 for t in (o.get("trades") or []) if t.get("price") is not None and t.get("amount") is not None]
+        fee_cost = _f(fee.get("cost"))
+        if fee_cost is None:
+            fee_cost = sum(_f((f or {}).get("cost")) or 0.0 for f in (o.get("fees") or []))
+        return ExchangeOrder(
+            exchange=self.exchange_id, symbol=o.get("symbol") or symbol,
+            client_order_id=o.get("clientOrderId") or client_order_id or "",
+            exchange_order_id=str(o["id"]) if o.get("id") is not None else None,
+            side=Side(o.get("side") or "buy"),
+            type=OrderType.MARKET if o.get("type") == "market" else OrderType.LIMIT,
+            amount=float(o.get("amount") or 0.0), price=_f(o.get("price")) or None,
+            status=_ORDER_STATUS.get(str(o.get("status")), "open"), filled=float(o.get("filled") or 0.0),
+            average=_f(o.get("average")), fee_cost=fee_cost or 0.0, fee_currency=fee.get("currency"),
+            timestamp_ms=int(o.get("timestamp") or 0), fills=fills,
+        )
+
+    async def create_order(self, symbol: str, side: Side, type: OrderType, amount: float,
+                           price: float | None = None, *, client_order_id: str) -> ExchangeOrder:
+        """Send once; if the reply is lost (timeout, 5xx, garbage), look the order up by client id.
+
+        Found: return it. Confirmed absent: re-send with the same client id (the venue rejects duplicates).
+        Still unknown after the retries: raise OrderOutcomeUnknown. Rejections are never retried.
+        """
+        await self._ensure_markets(symbol)
+        params = {"clientOrderId": client_order_id}
+        last_exc: BaseException | None = None
+        for attempt in range(1, self.retry.attempts + 1):
+            try:
+                raw = await self._call(
+                    lambda: self._ex.create_order(symbol, type.value, side.value, amount, price, params),
+                    symbol=symbol, policy=NO_RETRY)
+                return self._order(raw, symbol, client_order_id)
+            except errors.ExchangeUnavailable as exc:
+                last_exc = exc
+                if isinstance(exc, errors.RateLimited) and exc.retry_after_s is not None:
+                    await _sleep(min(exc.retry_after_s, self.retry.max_retry_after_s))
+                else:
+                    await _sleep(self.retry.backoff(attempt))
+                self.retries += 1
+                try:
+                    found = await self.fetch_order_by_client_id(symbol, client_order_id)
+                except errors.ExchangeError as lookup_exc:
+                    raise errors.OrderOutcomeUnknown(
+                        f"{self.exchange_id}: order {client_order_id} sent, reply lost ({exc}); lookup failed "
+                        f"({lookup_exc})", exchange=self.exchange_id, client_order_id=client_order_id) from exc
+                if found is not None:
+                    return found
+        raise errors.OrderOutcomeUnknown(
+            f"{self.exchange_id}: order {client_order_id} not confirmed after {self.retry.attempts} tries "
+            f"({last_exc})", exchange=self.exchange_id, client_order_id=client_order_id)
+
+    def _client_id_params(self, client_order_id: str) -> dict[str, Any]:
+        if self.exchange_id.startswith("binance"):
+            return {"origClientOrderId": client_order_id}
+        return {"clientOrderId": client_order_id}
+
+    async def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> ExchangeOrder | None:
+        await self._ensure_markets(symbol)
+        try:
+            raw = await self._call(
+                lambda: self._ex.fetch_order("", symbol, self._client_id_params(client_order_id)), symbol=symbol)
+        except errors.OrderNotFound:
+            return None
+        except errors.UnsupportedOperation:
+            for order in await self.fetch_open_orders(symbol):
+                if order.client_order_id == client_order_id:
+                    return order
+            return None
+        return self._order(raw, symbol, client_order_id)
+
+    async def cancel_order(self, symbol: str, *, client_order_id: str | None = None,
+                           exchange_order_id: str | None = None) -> ExchangeOrder:
+        await self._ensure_markets(symbol)
+        if exchange_order_id is None and client_order_id is None:
+            raise ValueError("cancel_order needs client_order_id or exchange_order_id")
+        params = {} if exchange_order_id is not None else self._client_id_params(client_order_id or "")
+        raw = await self._call(lambda: self._ex.cancel_order(exchange_order_id or "", symbol, params), symbol=symbol)
+        return self._order(raw, symbol, client_order_id)
+
+    async def fetch_open_orders(self, symbol: str | None = None) -> list[ExchangeOrder]:
+        await self._ensure_markets(symbol)
+        rows = await self._call(lambda: self._ex.fetch_open_orders(symbol), symbol=symbol)
+        return [self._order(o, o.get("symbol") or symbol or "") for o in rows]
+
+    async def fetch_balance(self) -> dict[str, Balance]:
+        raw = await self._call(lambda: self._ex.fetch_balance())
+        free, used = raw.get("free") or {}, raw.get("used") or {}
+        return {asset: Balance(asset, float(free.get(asset) or 0.0), float(used.get(asset) or 0.0))
+                for asset in free if (free.get(asset) or 0) or (used.get(asset) or 0)}
+
+    # ------------------------------------------------------------------ streams (one update per call)
+    def _need_ws(self, name: str) -> None:
+        if not self.streaming or not self._ex.has.get(name):
+            raise errors.UnsupportedOperation(f"{self.exchange_id} has no websocket {name}", exchange=self.exchange_id)
+
+    async def _ws(self, fn: Callable[[], Awaitable[T]], symbol: str) -> T:
+        try:
+            return await fn()
+        except Exception as exc:
+            raise translate(exc, self.exchange_id, symbols=list(self._markets), symbol=symbol) from exc
+
+    async def watch_ticker(self, symbol: str) -> Ticker:
+        self._need_ws("watchTicker")
+        await self._ensure_markets(symbol)
+        # binance's default spot stream is miniTicker (no bid/ask); ask for the full ticker
+        params = {"name": "ticker"} if self.exchange_id.startswith("binance") else {}
+        return self._ticker(await self._ws(lambda: self._ex.watch_ticker(symbol, params), symbol), symbol)
+
+    async def watch_order_book(self, symbol: str, limit: int = 20) -> OrderBook:
+        self._need_ws("watchOrderBook")
+        await self._ensure_markets(symbol)
+        raw = await self._ws(lambda: self._ex.watch_order_book(symbol), symbol)
+        return self._book(raw, symbol, limit)
+
+    async def watch_trades(self, symbol: str) -> list[Trade]:
+        self._need_ws("watchTrades")
+        await self._ensure_markets(symbol)
+        return [self._trade(t, symbol) for t in await self._ws(lambda: self._ex.watch_trades(symbol), symbol)]
+
+    async def watch_ohlcv(self, symbol: str, timeframe: str = "1m") -> list[Candle]:
+        self._need_ws("watchOHLCV")
+        await self._ensure_markets(symbol)
+        rows = await self._ws(lambda: self._ex.watch_ohlcv(symbol, timeframe), symbol)
+        return [self._candle(r) for r in rows]
+
+    async def close(self) -> None:
+        await self._ex.close()
+
+
+async def _sleep(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)
