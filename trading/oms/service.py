@@ -1,0 +1,1260 @@
+"""TradingService: the one entry point of the money path (desk, HTTP, Slack, CLI and tools call this).
+
+    propose -> RiskGate -> pending_approval (expires) -> approve (authorised, maybe four-eyes) -> RiskGate again
+    -> approved -> children (algo slices x router allocations), each through the RiskGate right before sending
+    -> venue (paper or live) -> fills -> portfolio, audit log
+
+Safety rules kept here:
+- a child order is marked `submitted` *before* it is sent; if the process dies or the venue's answer is lost,
+  the child is never sent again: the reconciler looks it up by client order id (found -> recorded once; not
+  found -> `unresolved`, until the exchange or an admin resolves it);
+- a second approval click, a Slack retry, or an approval after expiry changes nothing (guarded transitions);
+- every fill is recorded once (unique id from the client order id and the cumulative filled amount);
+- breaches move the desk to REDUCING/HALTED; only an admin resumes; the kill switch cancels and halts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.database import Database
+
+from core.clock import now_ms
+from trading.exchanges.errors import OrderNotFound, OrderRejected
+from trading.execution.algos import Algo, Slice, iceberg, twap, vwap
+from trading.execution.router import VenueQuote, route
+from trading.execution.venue import OrderVenue
+from trading.oms.models import AT_VENUE, LIVE, TERMINAL, OrderState, exchange_status_to_state
+from trading.oms.store import Doc, OmsStore
+from trading.portfolio.book import Portfolio, split_symbol
+from trading.risk.gate import Decision, DeskState, MarketView, OrderIntent, PortfolioView, RiskGate
+from trading.risk.limits import RiskLimits
+from trading.risk.metrics import book_report
+from trading.risk.stops import StopKind, StopRule, evaluate, trailing
+from trading.types import ExchangeOrder, Market, OrderBook, OrderType, Side
+
+log = logging.getLogger(__name__)
+S = OrderState
+_EPS = 1e-12
+
+
+class TradingError(Exception):
+    """A readable refusal (unknown order, not allowed, no market data)."""
+
+
+class MarketDataUnavailable(TradingError):
+    pass
+
+
+class NotAuthorised(TradingError):
+    pass
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    """What a requester asks for. Validated again by the gate; the agent can only ever create one of these."""
+
+    symbol: str
+    side: Side
+    qty: float
+    type: OrderType = OrderType.MARKET
+    limit_price: float | None = None
+    venue: str | None = None  # None: the smart router chooses (and may split across venues)
+    algo: Algo = Algo.NONE
+    slices: int = 1
+    duration_s: float = 0.0
+    display_qty: float | None = None  # iceberg clip size
+    reduce_only: bool = False
+    allow_resize: bool = False
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    trailing_stop_pct: float | None = None
+    note: str = ""
+
+    def intent(self, qty: float | None = None) -> OrderIntent:
+        return OrderIntent(
+            self.symbol,
+            self.side,
+            self.qty if qty is None else qty,
+            self.type,
+            self.limit_price,
+            self.reduce_only,
+            self.allow_resize,
+        )
+
+    def to_doc(self) -> Doc:
+        d = asdict(self)
+        d["side"] = self.side.value
+        d["type"] = self.type.value
+        d["algo"] = self.algo.value
+        return d
+
+    @classmethod
+    def from_doc(cls, d: Mapping[str, Any]) -> OrderRequest:
+        return cls(
+            symbol=d["symbol"],
+            side=Side(d["side"]),
+            qty=float(d["qty"]),
+            type=OrderType(d["type"]),
+            limit_price=d.get("limit_price"),
+            venue=d.get("venue"),
+            algo=Algo(d.get("algo", "none")),
+            slices=int(d.get("slices", 1)),
+            duration_s=float(d.get("duration_s", 0.0)),
+            display_qty=d.get("display_qty"),
+            reduce_only=bool(d.get("reduce_only", False)),
+            allow_resize=bool(d.get("allow_resize", False)),
+            stop_loss=d.get("stop_loss"),
+            take_profit=d.get("take_profit"),
+            trailing_stop_pct=d.get("trailing_stop_pct"),
+            note=str(d.get("note", "")),
+        )
+
+
+@dataclass
+class ServiceConfig:
+    approval_ttl_s: int = 900
+    four_eyes: bool = False
+    approvers: frozenset[str] | None = None  # None: whoever the front door authorised (scope `approve`)
+    admins: frozenset[str] | None = None  # None: whoever the front door authorised (scope `admin`)
+    market_max_age_ms: int = 30_000
+    live: bool = False
+    iceberg_wait_s: float = 30.0  # how long an iceberg clip may rest before the remainder is cancelled
+    poll_interval_s: float = 0.5
+
+
+@dataclass
+class ActionResult:
+    status: str  # executed | approved | rejected | expired | already_decided | not_found | forbidden | ...
+    order: Doc | None = None
+    fills: list[Doc] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> Doc:
+        return {
+            "status": self.status,
+            "order": public_order(self.order) if self.order else None,
+            "fills": [public_fill(f) for f in self.fills],
+            "reasons": list(self.reasons),
+        }
+
+
+@dataclass
+class ReconcileReport:
+    checked: int = 0
+    updated: int = 0
+    unresolved: int = 0
+    mismatches: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    finalized_orders: int = 0
+
+    def to_dict(self) -> Doc:
+        return asdict(self)
+
+
+def public_order(doc: Doc) -> Doc:
+    out = {k: v for k, v in doc.items() if k not in ("_id",)}
+    out["id"] = doc["_id"]
+    return out
+
+
+def public_fill(doc: Doc) -> Doc:
+    return {k: v for k, v in doc.items() if k not in ("_id", "seq")} | {"id": doc["_id"]}
+
+
+Alert = Callable[[str, Doc], Awaitable[None] | None]
+
+
+class TradingService:
+    def __init__(
+        self,
+        db: Database[Doc],
+        venues: Mapping[str, OrderVenue],
+        limits: RiskLimits,
+        *,
+        config: ServiceConfig | None = None,
+        initial_balances: Mapping[str, Mapping[str, float]] | None = None,
+        clock: Callable[[], int] = now_ms,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        alert: Alert | None = None,
+    ) -> None:
+        if not venues:
+            raise ValueError("at least one venue")
+        self.store = OmsStore(db)
+        self.venues = dict(venues)
+        self.default_venue = next(iter(self.venues))
+        self.limits = limits
+        self.config = config or ServiceConfig()
+        self.clock = clock
+        self.sleep = sleep
+        self._alert = alert
+        self._books: dict[tuple[str, str], tuple[int, OrderBook]] = {}
+        self._apply_lock = asyncio.Lock()
+        self._running: set[str] = set()
+        self._cancel_requested: set[str] = set()
+        self._reconcile_task: asyncio.Task[None] | None = None
+        self.alerts: list[Doc] = []
+        meta = self.store.meta.find_one({"_id": "initial"})
+        if meta is None:
+            init = {v: dict(a) for v, a in (initial_balances or {}).items()}
+            self.store.meta.update_one({"_id": "initial"}, {"$setOnInsert": {"balances": init}}, upsert=True)
+            meta = self.store.meta.find_one({"_id": "initial"})
+        assert meta is not None
+        self._initial: dict[str, dict[str, float]] = meta["balances"]
+        self.portfolio = Portfolio.replay(self._initial, self.store.all_fills())
+
+    # ================================================================== lifecycle
+    async def start(self, reconcile_interval_s: float | None = None) -> ReconcileReport:
+        """Reconcile with the venues (always on start) and optionally keep reconciling on a timer."""
+        report = await self.reconcile()
+        if reconcile_interval_s:
+            self._reconcile_task = asyncio.create_task(self._reconcile_loop(reconcile_interval_s))
+        return report
+
+    async def _reconcile_loop(self, interval_s: float) -> None:
+        while True:
+            await self.sleep(interval_s)
+            try:
+                await self.reconcile()
+                self.expire_due()
+            except Exception:  # keep the timer alive; the failure is logged and alerted
+                log.exception("reconcile failed")
+
+    async def stop(self) -> None:
+        if self._reconcile_task is not None:
+            self._reconcile_task.cancel()
+            self._reconcile_task = None
+
+    async def _emit(self, kind: str, payload: Doc) -> None:
+        entry = {"kind": kind, "ts_ms": self.clock(), **payload}
+        self.alerts.append(entry)
+        self.store.audit(f"alert.{kind}", "system", payload.get("order_id"), **payload)
+        log.warning("ALERT %s %s", kind, payload)
+        if self._alert is not None:
+            res = self._alert(kind, entry)
+            if asyncio.iscoroutine(res):
+                await res
+
+    # ================================================================== market data
+    async def refresh_market(self, symbols: list[str] | None = None) -> None:
+        """Fetch fresh books for `symbols` (default: allowed symbols with positions or live orders) on all venues."""
+        syms = symbols or sorted(
+            set(self.portfolio.consolidated())
+            | {d["symbol"] for d in self.store.orders.find({"state": {"$in": [s.value for s in LIVE]}}, {"symbol": 1})}
+        )
+        for symbol in syms:
+            for name, venue in self.venues.items():
+                try:
+                    book = await venue.fetch_order_book(symbol, 20)
+                except Exception as exc:  # one venue down must not stop the others
+                    log.warning("book %s %s: %s", name, symbol, exc)
+                    continue
+                self._books[(name, symbol)] = (self.clock(), book)
+        self._mark_to_market()
+
+    def set_book(self, venue: str, book: OrderBook) -> None:
+        """Feed a book from a stream (market-data helper) instead of polling."""
+        self._books[(venue, book.symbol)] = (self.clock(), book)
+
+    def _fresh_book(self, venue: str, symbol: str) -> OrderBook | None:
+        hit = self._books.get((venue, symbol))
+        if hit is None or self.clock() - hit[0] > self.config.market_max_age_ms:
+            return None
+        return hit[1]
+
+    def marks(self) -> dict[str, float]:
+        best: dict[str, list[float]] = {}
+        for (_venue, symbol), (_ts, book) in self._books.items():
+            if book.mid is not None:
+                best.setdefault(symbol, []).append(book.mid)
+        return {s: sum(v) / len(v) for s, v in best.items()}
+
+    def _market_view(self, symbol: str, venue: str | None = None) -> MarketView:
+        names = [venue] if venue else list(self.venues)
+        bids: list[float] = []
+        asks: list[float] = []
+        for name in names:
+            book = self._fresh_book(name, symbol)
+            if book is None:
+                continue
+            if book.best_bid is not None:
+                bids.append(book.best_bid)
+            if book.best_ask is not None:
+                asks.append(book.best_ask)
+        if not bids or not asks:
+            raise MarketDataUnavailable(f"no fresh order book for {symbol}; refresh market data and retry")
+        bid, ask = max(bids), min(asks)
+        mkt = self._market(venue or self.default_venue, symbol)
+        return MarketView(symbol, bid, ask, (bid + ask) / 2.0, mkt)
+
+    def _market(self, venue: str, symbol: str) -> Market | None:
+        try:
+            return self.venues[venue].market(symbol)
+        except Exception:  # unknown symbol on this venue: the gate still checks without exchange minimums
+            return None
+
+    # ================================================================== equity, breaches, desk
+    def _mark_to_market(self) -> tuple[float, float, float]:
+        marks = self.marks()
+        equity = self.portfolio.equity(marks)
+        day = datetime.fromtimestamp(self.clock() / 1000, UTC).strftime("%Y-%m-%d")
+        st = self.store.risk_state.find_one_and_update(
+            {"_id": "equity"},
+            {"$max": {"peak": equity}, "$setOnInsert": {"day": day, "day_start": equity}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        assert st is not None
+        if st.get("day") != day:
+            st = self.store.risk_state.find_one_and_update(
+                {"_id": "equity", "day": st.get("day")},
+                {"$set": {"day": day, "day_start": equity}},
+                return_document=ReturnDocument.AFTER,
+            ) or self.store.risk_state.find_one({"_id": "equity"})
+        assert st is not None
+        self.store.risk_state.update_one({"_id": "curve"}, {"$set": {f"p.{day}": equity}}, upsert=True)
+        peak, day_start = float(st["peak"]), float(st["day_start"])
+        if peak > 0 and (peak - equity) / peak >= self.limits.max_drawdown_pct:
+            self._escalate(DeskState.HALTED, f"drawdown {(peak - equity) / peak:.2%} from peak")
+        elif day_start > 0 and (day_start - equity) / day_start >= self.limits.max_daily_loss_pct:
+            self._escalate(DeskState.REDUCING, f"daily loss {(day_start - equity) / day_start:.2%}")
+        return equity, peak, day_start
+
+    def _escalate(self, to: DeskState, reason: str) -> None:
+        expected = [DeskState.ACTIVE] if to is DeskState.REDUCING else [DeskState.ACTIVE, DeskState.REDUCING]
+        if self.store.set_desk_state(to, expected, "risk", reason):
+            self.alerts.append({"kind": "desk", "state": to.value, "reason": reason, "ts_ms": self.clock()})
+            log.warning("desk -> %s: %s", to.value, reason)
+
+    def desk_state(self) -> DeskState:
+        return DeskState(self.store.desk_state()["state"])
+
+    def _require_admin(self, actor: str) -> None:
+        if self.config.admins is not None and actor not in self.config.admins:
+            raise NotAuthorised(f"{actor} is not an admin")
+
+    def halt(self, actor: str, reason: str = "manual halt") -> Doc:
+        self._require_admin(actor)
+        self.store.set_desk_state(DeskState.HALTED, list(DeskState), actor, reason)
+        return self.store.desk_state()
+
+    def reduce_only(self, actor: str, reason: str = "manual reduce-only") -> Doc:
+        self._require_admin(actor)
+        self.store.set_desk_state(DeskState.REDUCING, list(DeskState), actor, reason)
+        return self.store.desk_state()
+
+    def resume(self, actor: str, reason: str = "manual resume", *, reset_baselines: bool = False) -> Doc:
+        """Admin only. `reset_baselines` accepts the current loss: peak and day start become today's equity."""
+        self._require_admin(actor)
+        if reset_baselines:
+            equity = self.portfolio.equity(self.marks())
+            self.store.risk_state.update_one(
+                {"_id": "equity"}, {"$set": {"peak": equity, "day_start": equity}}, upsert=True
+            )
+            self.store.audit("risk.baselines_reset", actor, None, equity=equity)
+        self.store.set_desk_state(DeskState.ACTIVE, list(DeskState), actor, reason)
+        return self.store.desk_state()
+
+    def resume_symbol(self, symbol: str, actor: str) -> bool:
+        self._require_admin(actor)
+        return self.store.resume_symbol(symbol, actor)
+
+    async def kill(self, actor: str, reason: str = "kill switch") -> Doc:
+        """Halt, stop running algos, cancel pending proposals and every open order at every venue."""
+        self._require_admin(actor)
+        self.store.set_desk_state(DeskState.HALTED, list(DeskState), actor, reason)
+        self._cancel_requested.update(self._running)
+        cancelled_proposals = 0
+        for doc in list(self.store.orders.find({"state": S.PENDING_APPROVAL.value})):
+            if self.store.transition(doc["_id"], [S.PENDING_APPROVAL], S.CANCELLED, {"reason": reason}, actor=actor):
+                cancelled_proposals += 1
+        cancelled, errors = await self._cancel_open_children(None, actor)
+        for doc in list(self.store.orders.find({"state": {"$in": [S.APPROVED.value]}})):
+            if doc["_id"] not in self._running:
+                self.store.transition(doc["_id"], [S.APPROVED], S.CANCELLED, {"reason": reason}, actor=actor)
+        await self._emit(
+            "kill_switch",
+            {
+                "actor": actor,
+                "reason": reason,
+                "cancelled_orders": cancelled,
+                "cancelled_proposals": cancelled_proposals,
+                "errors": errors,
+            },
+        )
+        return {
+            "desk": self.store.desk_state(),
+            "cancelled_orders": cancelled,
+            "cancelled_proposals": cancelled_proposals,
+            "errors": errors,
+        }
+
+    async def _cancel_open_children(self, order_id: str | None, actor: str) -> tuple[int, list[str]]:
+        query: Doc = {"state": {"$in": [S.SUBMITTED.value, S.PARTIALLY_FILLED.value]}}
+        if order_id is not None:
+            query["order_id"] = order_id
+        cancelled = 0
+        errors: list[str] = []
+        for child in list(self.store.children.find(query)):
+            venue = self.venues.get(child["venue"])
+            if venue is None:
+                errors.append(f"{child['_id']}: unknown venue {child['venue']}")
+                continue
+            try:
+                eo = await venue.cancel_order(child["symbol"], client_order_id=child["_id"])
+            except OrderNotFound:
+                eo = None
+            except Exception as exc:  # reported; reconciliation settles it later
+                errors.append(f"{child['_id']}: {exc}")
+                continue
+            if eo is not None:
+                await self._apply_exchange_order(child["_id"], eo)
+                cancelled += 1
+        return cancelled, errors
+
+    async def cancel_order(self, order_id: str, actor: str) -> ActionResult:
+        doc = self.store.get_order(order_id)
+        if doc is None:
+            return ActionResult("not_found", reasons=[f"no order {order_id}"])
+        state = S(doc["state"])
+        if state is S.PENDING_APPROVAL:
+            new = self.store.transition(
+                order_id, [S.PENDING_APPROVAL], S.CANCELLED, {"reason": "cancelled"}, actor=actor
+            )
+            return ActionResult("cancelled" if new else "already_decided", new or self.store.get_order(order_id))
+        if state in TERMINAL:
+            return ActionResult("already_decided", doc)
+        self._cancel_requested.add(order_id)
+        _, errors = await self._cancel_open_children(order_id, actor)
+        if order_id not in self._running:
+            self.store.orders.update_one({"_id": order_id}, {"$set": {"plan_done": True}})
+            await self._refresh_parent(order_id)
+        return ActionResult("cancel_requested", self.store.get_order(order_id), reasons=errors)
+
+    # ================================================================== gate views
+    def _pending(self, exclude_order: str | None) -> tuple[dict[str, float], dict[str, float], float]:
+        buys: dict[str, float] = {}
+        sells: dict[str, float] = {}
+        marks = self.marks()
+        for doc in self.store.orders.find({"state": {"$in": [s.value for s in LIVE]}}):
+            if doc["_id"] == exclude_order:
+                continue
+            remaining = float(doc.get("approved_qty", doc["request"]["qty"])) - float(doc.get("filled_qty", 0.0))
+            if remaining <= 0:
+                continue
+            sym = doc["request"]["symbol"]
+            target = buys if doc["request"]["side"] == "buy" else sells
+            target[sym] = target.get(sym, 0.0) + remaining
+        if exclude_order is not None:
+            for child in self.store.children.find(
+                {"order_id": exclude_order, "state": {"$in": [s.value for s in AT_VENUE]}}
+            ):
+                remaining = float(child["qty"]) - float(child.get("filled", 0.0))
+                target = buys if child["side"] == "buy" else sells
+                target[child["symbol"]] = target.get(child["symbol"], 0.0) + max(remaining, 0.0)
+        notional = sum(q * marks.get(s, 0.0) for s, q in buys.items())
+        return buys, sells, notional
+
+    def portfolio_view(self, *, venue: str | None = None, exclude_order: str | None = None) -> PortfolioView:
+        marks = self.marks()
+        equity, peak, day_start = self._mark_to_market()
+        gross, net = self.portfolio.exposures(marks)
+        buys, sells, pending_notional = self._pending(exclude_order)
+        fee = 0.001
+        cash = self.portfolio.quote_cash(venue) - pending_notional * (1 + fee)
+        since = self.clock() - 60_000
+        recent = self.store.children.count_documents({"sent_ms": {"$gte": since}})
+        return PortfolioView(
+            equity=equity,
+            cash_free=cash,
+            positions=self.portfolio.consolidated(),
+            gross_notional=gross,
+            net_notional=net,
+            peak_equity=peak,
+            day_start_equity=day_start,
+            pending_buy=buys,
+            pending_sell=sells,
+            pending_buy_notional=pending_notional,
+            orders_last_minute=recent,
+            desk_state=self.desk_state(),
+            halted_symbols=frozenset(self.store.halted_symbols()),
+        )
+
+    def check(
+        self,
+        request: OrderRequest,
+        *,
+        venue: str | None = None,
+        exclude_order: str | None = None,
+        qty: float | None = None,
+    ) -> Decision:
+        market = self._market_view(request.symbol, venue or request.venue)
+        view = self.portfolio_view(venue=venue, exclude_order=exclude_order)
+        decision = RiskGate.check(request.intent(qty), view, market, self.limits)
+        if decision.desk_transition is not None:
+            self._escalate(decision.desk_transition, "; ".join(decision.reasons) or "limit breach")
+        return decision
+
+    # ================================================================== proposals and approvals
+    def propose(self, request: OrderRequest, requester: str, *, source: str = "user") -> ActionResult:
+        """Record a proposal; the gate runs now. Passing -> pending_approval (with expiry); failing -> rejected."""
+        if request.venue is not None and request.venue not in self.venues:
+            raise TradingError(f"unknown venue {request.venue}; venues: {', '.join(self.venues)}")
+        order_id = uuid.uuid4().hex[:16]
+        now = self.clock()
+        self.store.insert_order(
+            {
+                "_id": order_id,
+                "state": S.PROPOSED.value,
+                "request": request.to_doc(),
+                "requester": requester,
+                "source": source,
+                "created_ms": now,
+                "updated_ms": now,
+                "version": 0,
+                "child_seq": 0,
+                "filled_qty": 0.0,
+                "avg_price": None,
+                "fee_quote": 0.0,
+            }
+        )
+        self.store.audit("order.proposed", requester, order_id, source=source, request=request.to_doc())
+        try:
+            decision = self.check(request)
+        except MarketDataUnavailable as exc:
+            doc = self.store.transition(order_id, [S.PROPOSED], S.REJECTED, {"reasons": [str(exc)]}, actor="risk")
+            return ActionResult("rejected", doc, reasons=[str(exc)])
+        if not decision.approved:
+            doc = self.store.transition(
+                order_id,
+                [S.PROPOSED],
+                S.REJECTED,
+                {"reasons": decision.reasons, "decision": decision.to_dict()},
+                actor="risk",
+            )
+            return ActionResult("rejected", doc, reasons=decision.reasons)
+        doc = self.store.transition(
+            order_id,
+            [S.PROPOSED],
+            S.PENDING_APPROVAL,
+            {
+                "decision": decision.to_dict(),
+                "proposed_qty": decision.qty,
+                "limit_price": decision.price,
+                "expires_ms": now + self.config.approval_ttl_s * 1000,
+                "headroom": decision.headroom_text(),
+            },
+            actor="risk",
+        )
+        return ActionResult("pending_approval", doc, reasons=decision.reasons)
+
+    async def propose_async(self, request: OrderRequest, requester: str, *, source: str = "user") -> ActionResult:
+        await self.refresh_market([request.symbol])
+        return self.propose(request, requester, source=source)
+
+    def expire_due(self) -> int:
+        """Expire every pending approval past its deadline (expiry means reject)."""
+        n = 0
+        for doc in list(
+            self.store.orders.find({"state": S.PENDING_APPROVAL.value, "expires_ms": {"$lte": self.clock()}})
+        ):
+            if self.store.transition(doc["_id"], [S.PENDING_APPROVAL], S.EXPIRED, {"reason": "approval expired"}):
+                n += 1
+        return n
+
+    def reject(self, order_id: str, approver: str, reason: str = "rejected by approver") -> ActionResult:
+        doc = self.store.get_order(order_id)
+        if doc is None:
+            return ActionResult("not_found", reasons=[f"no order {order_id}"])
+        if self.config.approvers is not None and approver not in self.config.approvers:
+            return ActionResult("forbidden", doc, reasons=[f"{approver} is not an approver"])
+        new = self.store.transition(
+            order_id, [S.PENDING_APPROVAL], S.REJECTED, {"rejected_by": approver, "reasons": [reason]}, actor=approver
+        )
+        if new is None:
+            return ActionResult("already_decided", self.store.get_order(order_id))
+        self.store.approvals.update_one(
+            {"_id": order_id},
+            {"$setOnInsert": {"decision": "reject", "by": approver, "ts_ms": self.clock(), "reason": reason}},
+            upsert=True,
+        )
+        return ActionResult("rejected", new, reasons=[reason])
+
+    async def approve(self, order_id: str, approver: str, *, execute: bool = True) -> ActionResult:
+        doc = self.store.get_order(order_id)
+        if doc is None:
+            return ActionResult("not_found", reasons=[f"no order {order_id}"])
+        if doc["state"] != S.PENDING_APPROVAL.value:
+            return ActionResult("already_decided", doc, reasons=[f"order is {doc['state']}"])
+        if self.config.approvers is not None and approver not in self.config.approvers:
+            return ActionResult("forbidden", doc, reasons=[f"{approver} is not an approver"])
+        if self.config.four_eyes and approver == doc.get("requester"):
+            return ActionResult("forbidden", doc, reasons=["four-eyes: the requester cannot approve their own order"])
+        if self.clock() >= int(doc["expires_ms"]):
+            new = self.store.transition(
+                order_id, [S.PENDING_APPROVAL], S.EXPIRED, {"reason": "approval expired"}, actor=approver
+            )
+            return ActionResult(
+                "expired" if new else "already_decided",
+                new or self.store.get_order(order_id),
+                reasons=["approval expired"],
+            )
+        request = OrderRequest.from_doc(doc["request"])
+        decision: Decision | None = None
+        try:
+            await self.refresh_market([request.symbol])
+            decision = self.check(request, exclude_order=order_id)
+            reasons = decision.reasons
+        except MarketDataUnavailable as exc:
+            reasons = [str(exc)]
+        if decision is None or not decision.approved:
+            new = self.store.transition(
+                order_id,
+                [S.PENDING_APPROVAL],
+                S.REJECTED,
+                {"reasons": reasons, "rejected_by": "risk"},
+                actor="risk",
+                note="gate failed at approval",
+            )
+            return ActionResult(
+                "rejected" if new else "already_decided", new or self.store.get_order(order_id), reasons=reasons
+            )
+        qty = min(decision.qty, float(doc.get("proposed_qty", request.qty)))
+        new = self.store.transition(
+            order_id,
+            [S.PENDING_APPROVAL],
+            S.APPROVED,
+            {
+                "approved_by": approver,
+                "approved_ms": self.clock(),
+                "approved_qty": qty,
+                "approval_decision": decision.to_dict(),
+            },
+            actor=approver,
+        )
+        if new is None:  # someone else decided between our read and our write
+            return ActionResult("already_decided", self.store.get_order(order_id))
+        self.store.approvals.update_one(
+            {"_id": order_id},
+            {"$setOnInsert": {"decision": "approve", "by": approver, "ts_ms": self.clock()}},
+            upsert=True,
+        )
+        if not execute:
+            return ActionResult("approved", new)
+        await self.execute(order_id)
+        final = self.store.get_order(order_id)
+        fills = list(self.store.fills.find({"order_id": order_id}).sort([("seq", ASCENDING)]))
+        return ActionResult("executed", final, fills, reasons=(final or {}).get("reasons", []))
+
+    # ================================================================== execution
+    def _plan(self, request: OrderRequest, qty: float) -> list[Slice]:
+        mkt = self._market(request.venue or self.default_venue, request.symbol)
+        step = mkt.amount_precision if mkt else None
+        min_qty = (mkt.min_amount or 0.0) if mkt else 0.0
+        if request.algo is Algo.TWAP:
+            return twap(qty, max(1, request.slices), request.duration_s, step=step, min_qty=min_qty)
+        if request.algo is Algo.VWAP:
+            return vwap(qty, [1.0] * max(1, request.slices), request.duration_s, step=step, min_qty=min_qty)
+        if request.algo is Algo.ICEBERG:
+            return iceberg(qty, request.display_qty or qty, step=step, min_qty=min_qty)
+        return [Slice(0, qty, 0.0)]
+
+    async def execute(self, order_id: str, slices: list[Slice] | None = None) -> Doc | None:
+        """Send an approved order: algo slices x router allocations, each child gated right before sending."""
+        doc = self.store.get_order(order_id)
+        if doc is None or doc["state"] != S.APPROVED.value or order_id in self._running:
+            return doc
+        self._running.add(order_id)
+        try:
+            request = OrderRequest.from_doc(doc["request"])
+            qty = float(doc.get("approved_qty", request.qty))
+            plan = slices if slices is not None else self._plan(request, qty)
+            start = time.monotonic()
+            sent_any = False
+            stop_reason: str | None = None
+            for sl in plan:
+                if order_id in self._cancel_requested:
+                    stop_reason = "cancel requested"
+                    break
+                wait = sl.offset_s - (time.monotonic() - start)
+                if wait > 0:
+                    await self.sleep(wait)
+                stop_reason = await self._send_slice(order_id, request, sl, sent_any)
+                sent_any = sent_any or bool(self.store.children.count_documents({"order_id": order_id}))
+                if stop_reason:
+                    break
+                if sl.wait_for_previous:
+                    await self._await_children(order_id)
+            fields: Doc = {"plan_done": True}
+            if stop_reason:
+                fields["stop_reason"] = stop_reason
+            self.store.orders.update_one({"_id": order_id}, {"$set": fields})
+            if not sent_any:
+                self.store.transition(
+                    order_id,
+                    [S.APPROVED],
+                    S.REJECTED,
+                    {"reasons": [stop_reason or "nothing to send"]},
+                    actor="risk",
+                    note="nothing sent",
+                )
+            await self._refresh_parent(order_id)
+        finally:
+            self._running.discard(order_id)
+            self._cancel_requested.discard(order_id)
+        return self.store.get_order(order_id)
+
+    async def _await_children(self, order_id: str) -> None:
+        deadline = time.monotonic() + self.config.iceberg_wait_s
+        while time.monotonic() < deadline:
+            open_children = list(
+                self.store.children.find(
+                    {"order_id": order_id, "state": {"$in": [S.SUBMITTED.value, S.PARTIALLY_FILLED.value]}}
+                )
+            )
+            if not open_children:
+                return
+            for child in open_children:
+                venue = self.venues[child["venue"]]
+                try:
+                    eo = await venue.fetch_order_by_client_id(child["symbol"], child["_id"])
+                except Exception:  # keep waiting; reconciliation settles it
+                    eo = None
+                if eo is not None:
+                    await self._apply_exchange_order(child["_id"], eo)
+            await self.sleep(self.config.poll_interval_s)
+        await self._cancel_open_children(order_id, "iceberg-timeout")
+
+    async def _send_slice(self, order_id: str, request: OrderRequest, sl: Slice, sent_any: bool) -> str | None:
+        """Route one slice and send its children. Returns a reason to stop the parent, or None."""
+        doc = self.store.get_order(order_id)
+        assert doc is not None
+        remaining = float(doc.get("approved_qty", request.qty)) - self._committed_qty(order_id)
+        qty = min(sl.qty, remaining)
+        if qty <= _EPS:
+            return None
+        venues = [request.venue] if request.venue else list(self.venues)
+        try:
+            await self.refresh_market([request.symbol])
+        except Exception as exc:  # a book failure only narrows the choice of venues
+            log.warning("refresh before routing failed: %s", exc)
+        quotes: list[VenueQuote] = []
+        for name in venues:
+            book = self._fresh_book(name, request.symbol)
+            mkt = self._market(name, request.symbol)
+            if book is None or mkt is None:
+                continue
+            if request.side is Side.SELL:
+                cap = self.portfolio.venue_positions(name).get(request.symbol, 0.0)
+            else:
+                cap = math.inf
+            quotes.append(VenueQuote(name, book, mkt.taker_fee, cap))
+        if not quotes:
+            return f"no venue with a fresh book for {request.symbol}"
+        if len(quotes) == 1:
+            allocations = [(quotes[0].venue, qty)]
+        else:
+            plan = route(
+                request.side, qty, quotes, limit_price=request.limit_price if request.type is OrderType.LIMIT else None
+            )
+            allocations = [(a.venue, a.qty) for a in plan.allocations]
+            if request.type is OrderType.LIMIT:
+                placed = sum(q for _, q in allocations)
+                if qty - placed > _EPS:  # rest of a limit order rests on the best single venue
+                    best = plan.best_single_venue or quotes[0].venue
+                    allocations.append((best, qty - placed))
+            if not allocations:
+                return f"no liquidity for {request.symbol} on {', '.join(q.venue for q in quotes)}"
+        merged: dict[str, float] = {}
+        for venue, q in allocations:
+            merged[venue] = merged.get(venue, 0.0) + q
+        for venue, q in merged.items():
+            reason = await self._send_child(order_id, request, venue, q)
+            if reason:
+                return reason
+        return None
+
+    def _committed_qty(self, order_id: str) -> float:
+        """Quantity already sent (at venue or filled), so slices never exceed the approved quantity."""
+        total = 0.0
+        for child in self.store.children.find({"order_id": order_id}):
+            st = S(child["state"])
+            if st in AT_VENUE or st is S.APPROVED:
+                total += float(child["qty"])
+            else:
+                total += float(child.get("filled", 0.0))
+        return total
+
+    async def _send_child(self, order_id: str, request: OrderRequest, venue_name: str, qty: float) -> str | None:
+        venue = self.venues[venue_name]
+        decision = self.check(request, venue=venue_name, exclude_order=order_id, qty=qty)
+        if not decision.approved:
+            self.store.audit(
+                "child.gate_rejected", "risk", order_id, venue=venue_name, qty=qty, reasons=decision.reasons
+            )
+            return "risk gate rejected child order: " + "; ".join(decision.reasons)
+        seq = self.store.next_child_seq(order_id)
+        coid = f"cqa-{order_id}-{seq}"
+        now = self.clock()
+        child: Doc = {
+            "_id": coid,
+            "order_id": order_id,
+            "seq": seq,
+            "venue": venue_name,
+            "symbol": request.symbol,
+            "side": request.side.value,
+            "type": request.type.value,
+            "qty": decision.qty,
+            "price": decision.price,
+            "state": S.APPROVED.value,
+            "acked": False,
+            "filled": 0.0,
+            "avg_price": None,
+            "fee_cost": 0.0,
+            "fee_currency": None,
+            "created_ms": now,
+            "updated_ms": now,
+            "version": 0,
+        }
+        self.store.insert_child(child)
+        # Mark as submitted BEFORE sending: after this line the child is never sent again.
+        sent = self.store.transition(
+            coid, [S.APPROVED], S.SUBMITTED, {"sent_ms": self.clock()}, collection="children", actor="oms"
+        )
+        if sent is None:
+            return "child order changed state before sending"
+        parent = self.store.get_order(order_id)
+        if parent is not None and parent["state"] == S.APPROVED.value:
+            self.store.transition(order_id, [S.APPROVED], S.SUBMITTED, actor="oms")
+        try:
+            eo = await venue.create_order(
+                request.symbol, request.side, request.type, decision.qty, decision.price, client_order_id=coid
+            )
+        except OrderRejected as exc:
+            self.store.transition(
+                coid,
+                [S.SUBMITTED],
+                S.FAILED,
+                {"error": str(exc), "acked": True},
+                collection="children",
+                actor=venue_name,
+            )
+            return f"venue {venue_name} rejected the order: {exc}"
+        except Exception as exc:  # outcome unknown: never re-send; the reconciler asks the venue by client id
+            self.store.transition(
+                coid,
+                [S.SUBMITTED],
+                S.UNRESOLVED,
+                {"error": f"{type(exc).__name__}: {exc}"},
+                collection="children",
+                actor="oms",
+            )
+            await self._emit(
+                "order_unresolved",
+                {"order_id": order_id, "client_order_id": coid, "venue": venue_name, "error": str(exc)},
+            )
+            return f"outcome unknown at {venue_name}: {exc}"
+        await self._apply_exchange_order(coid, eo)
+        return None
+
+    # ================================================================== applying venue reports
+    async def _apply_exchange_order(self, coid: str, eo: ExchangeOrder) -> bool:
+        """Record what the venue says about a child: fills (once), state. Returns True on a change."""
+        async with self._apply_lock:
+            child = self.store.get_child(coid)
+            if child is None:
+                return False
+            old_filled = float(child.get("filled", 0.0))
+            new_filled = float(eo.filled)
+            if new_filled < old_filled - 1e-9:
+                await self._mismatch(child, f"venue reports filled {new_filled} < recorded {old_filled}")
+                return False
+            frm = S(child["state"])
+            to = exchange_status_to_state(eo.status, new_filled, float(child["qty"]))
+            if frm in TERMINAL:
+                if new_filled > old_filled + 1e-9:
+                    await self._mismatch(child, f"fills after terminal state {frm.value}")
+                return False
+            if to is S.UNRESOLVED or (to is frm and abs(new_filled - old_filled) <= 1e-12 and child.get("acked")):
+                return False
+            if to is S.SUBMITTED and frm is S.PARTIALLY_FILLED:
+                to = S.PARTIALLY_FILLED
+            if new_filled > old_filled + 1e-12:
+                delta = new_filled - old_filled
+                avg_new = eo.average if eo.average else (eo.price or 0.0)
+                old_avg = float(child.get("avg_price") or 0.0)
+                price = (avg_new * new_filled - old_avg * old_filled) / delta
+                fee_delta = max(0.0, float(eo.fee_cost) - float(child.get("fee_cost", 0.0)))
+                fill = {
+                    "_id": f"{coid}:{new_filled:.12g}",
+                    "order_id": child["order_id"],
+                    "client_order_id": coid,
+                    "venue": child["venue"],
+                    "symbol": child["symbol"],
+                    "side": child["side"],
+                    "qty": delta,
+                    "price": price,
+                    "fee_cost": fee_delta,
+                    "fee_currency": eo.fee_currency,
+                    "ts_ms": self.clock(),
+                }
+                if self.store.record_fill(fill):
+                    self.portfolio.apply_fill(
+                        child["venue"], child["symbol"], child["side"], delta, price, fee_delta, eo.fee_currency
+                    )
+            updated = self.store.update_child_fill(
+                child,
+                to,
+                {
+                    "filled": new_filled,
+                    "avg_price": eo.average,
+                    "fee_cost": float(eo.fee_cost),
+                    "fee_currency": eo.fee_currency,
+                    "acked": True,
+                    "exchange_order_id": eo.exchange_order_id,
+                    "exchange_status": eo.status,
+                },
+            )
+        if updated is not None:
+            await self._refresh_parent(child["order_id"])
+        return updated is not None
+
+    async def _mismatch(self, child: Doc, why: str) -> None:
+        self.store.halt_symbol(child["symbol"], f"reconciliation mismatch on {child['_id']}: {why}")
+        await self._emit(
+            "reconcile_mismatch",
+            {
+                "order_id": child["order_id"],
+                "client_order_id": child["_id"],
+                "venue": child["venue"],
+                "symbol": child["symbol"],
+                "why": why,
+            },
+        )
+
+    async def _refresh_parent(self, order_id: str) -> None:
+        """Derive the parent's fill totals and state from its children."""
+        parent = self.store.get_order(order_id)
+        if parent is None:
+            return
+        pstate = S(parent["state"])
+        if pstate in TERMINAL or pstate in (S.PROPOSED, S.PENDING_APPROVAL):
+            return
+        children = self.store.children_of(order_id)
+        filled = sum(float(c.get("filled", 0.0)) for c in children)
+        cost = sum(float(c.get("filled", 0.0)) * float(c.get("avg_price") or 0.0) for c in children)
+        fills = list(self.store.fills.find({"order_id": order_id}))
+        fee_quote = sum(
+            float(f["fee_cost"]) * (float(f["price"]) if f.get("fee_currency") == split_symbol(f["symbol"])[0] else 1.0)
+            for f in fills
+        )
+        totals = {"filled_qty": filled, "avg_price": cost / filled if filled > 0 else None, "fee_quote": fee_quote}
+        states = [S(c["state"]) for c in children]
+        approved_qty = float(parent.get("approved_qty", parent["request"]["qty"]))
+        plan_done = bool(parent.get("plan_done")) and order_id not in self._running
+        if any(s is S.UNRESOLVED for s in states):
+            target = S.UNRESOLVED
+        elif plan_done and all(s in TERMINAL for s in states):
+            if filled >= approved_qty * (1 - 1e-9) and filled > 0:
+                target = S.FILLED
+            elif filled > 0 or any(s is S.CANCELLED for s in states):
+                target = S.CANCELLED
+            else:
+                target = S.FAILED
+        elif filled > 0:
+            target = S.PARTIALLY_FILLED
+        else:
+            target = S.SUBMITTED
+        if target is pstate:
+            self.store.update_fields(order_id, pstate, totals)
+            return
+        if pstate is S.APPROVED and target not in (S.SUBMITTED, S.CANCELLED, S.FAILED, S.UNRESOLVED):
+            self.store.transition(order_id, [S.APPROVED], S.SUBMITTED, actor="oms")
+            pstate = S.SUBMITTED
+        if target is S.SUBMITTED and pstate is S.PARTIALLY_FILLED:
+            self.store.update_fields(order_id, pstate, totals)
+            return
+        new = self.store.transition(order_id, [pstate], target, totals, actor="oms")
+        if new is not None and (target is S.FILLED or (target is S.CANCELLED and filled > 0)):
+            self._arm_stops(order_id)
+
+    # ================================================================== reconciliation
+    async def reconcile(self) -> ReconcileReport:
+        """Settle every child that is (or may be) at a venue from the venue's own record, by client order id."""
+        report = ReconcileReport()
+        # children created but never marked sent (crash between insert and send): they were never sent
+        for child in list(self.store.children.find({"state": S.APPROVED.value})):
+            if child["order_id"] in self._running:
+                continue
+            self.store.transition(
+                child["_id"],
+                [S.APPROVED],
+                S.CANCELLED,
+                {"reason": "never sent (restart)"},
+                collection="children",
+                actor="reconcile",
+            )
+        for child in list(self.store.children.find({"state": {"$in": [s.value for s in AT_VENUE]}})):
+            if child["order_id"] in self._running and S(child["state"]) is S.SUBMITTED and not child.get("acked"):
+                continue  # being sent right now by this process
+            report.checked += 1
+            venue = self.venues.get(child["venue"])
+            if venue is None:
+                report.errors.append(f"{child['_id']}: venue {child['venue']} not configured")
+                continue
+            try:
+                eo = await venue.fetch_order_by_client_id(child["symbol"], child["_id"])
+            except Exception as exc:  # venue down: try again next time
+                report.errors.append(f"{child['_id']}: {exc}")
+                continue
+            if eo is None:
+                if child.get("acked"):
+                    report.mismatches.append(child["_id"])
+                    await self._mismatch(child, "venue does not know an order it acknowledged")
+                    self.store.transition(
+                        child["_id"],
+                        [S(child["state"])],
+                        S.UNRESOLVED,
+                        {"error": "missing at venue"},
+                        collection="children",
+                        actor="reconcile",
+                    )
+                elif child["state"] != S.UNRESOLVED.value:
+                    self.store.transition(
+                        child["_id"],
+                        [S.SUBMITTED],
+                        S.UNRESOLVED,
+                        {"error": "not found at venue after send; outcome unknown"},
+                        collection="children",
+                        actor="reconcile",
+                    )
+                    await self._refresh_parent(child["order_id"])
+                report.unresolved += 1
+                continue
+            if await self._apply_exchange_order(child["_id"], eo):
+                report.updated += 1
+            if self.store.children.find_one({"_id": child["_id"], "state": S.UNRESOLVED.value}):
+                report.unresolved += 1
+        # venue orders with our prefix that we have no record of
+        for name, venue in self.venues.items():
+            try:
+                open_orders = await venue.fetch_open_orders(None)
+            except Exception as exc:  # not every venue lists all symbols at once
+                report.errors.append(f"{name} open orders: {exc}")
+                continue
+            for eo in open_orders:
+                if eo.client_order_id.startswith("cqa-") and self.store.get_child(eo.client_order_id) is None:
+                    report.mismatches.append(eo.client_order_id)
+                    self.store.halt_symbol(eo.symbol, f"unknown open order {eo.client_order_id} at {name}")
+                    await self._emit(
+                        "reconcile_mismatch",
+                        {
+                            "client_order_id": eo.client_order_id,
+                            "venue": name,
+                            "symbol": eo.symbol,
+                            "why": "unknown open order",
+                        },
+                    )
+        # parents whose execution was interrupted (restart): finish them from their children
+        for parent in list(self.store.orders.find({"state": {"$in": [s.value for s in LIVE]}})):
+            if parent["_id"] in self._running:
+                continue
+            if not parent.get("plan_done"):
+                self.store.orders.update_one(
+                    {"_id": parent["_id"]},
+                    {"$set": {"plan_done": True, "stop_reason": "execution interrupted (restart); remainder not sent"}},
+                )
+                if S(parent["state"]) is S.APPROVED and not self.store.children_of(parent["_id"]):
+                    self.store.transition(
+                        parent["_id"],
+                        [S.APPROVED],
+                        S.CANCELLED,
+                        {"reason": "execution interrupted before sending"},
+                        actor="reconcile",
+                    )
+                    report.finalized_orders += 1
+                    continue
+            before = parent["state"]
+            await self._refresh_parent(parent["_id"])
+            after = self.store.get_order(parent["_id"])
+            if after is not None and after["state"] != before:
+                report.finalized_orders += 1
+        self.store.audit("reconcile", "system", None, **{k: v for k, v in report.to_dict().items()})
+        return report
+
+    async def resolve_unresolved(self, client_order_id: str, actor: str, outcome: str) -> bool:
+        """Admin: settle an unresolved child whose venue record is gone ('failed' = never executed)."""
+        self._require_admin(actor)
+        if outcome not in ("failed", "cancelled"):
+            raise TradingError("outcome must be 'failed' or 'cancelled'")
+        child = self.store.get_child(client_order_id)
+        if child is None or child["state"] != S.UNRESOLVED.value:
+            return False
+        ok = (
+            self.store.transition(
+                client_order_id, [S.UNRESOLVED], S(outcome), {"resolved_by": actor}, collection="children", actor=actor
+            )
+            is not None
+        )
+        await self._refresh_parent(child["order_id"])
+        return ok
+
+    # ================================================================== stops
+    def _arm_stops(self, order_id: str) -> None:
+        doc = self.store.get_order(order_id)
+        if doc is None or doc["request"]["side"] != "buy":
+            return
+        req = OrderRequest.from_doc(doc["request"])
+        qty = float(doc.get("filled_qty", 0.0))
+        if qty <= 0:
+            return
+        rules: list[StopRule] = []
+        if req.stop_loss:
+            rules.append(StopRule(f"{order_id}-sl", req.symbol, qty, StopKind.STOP_LOSS, req.stop_loss, order_id))
+        if req.take_profit:
+            rules.append(StopRule(f"{order_id}-tp", req.symbol, qty, StopKind.TAKE_PROFIT, req.take_profit, order_id))
+        if req.trailing_stop_pct:
+            px = float(doc.get("avg_price") or 0.0)
+            if px > 0:
+                rules.append(trailing(f"{order_id}-ts", req.symbol, qty, px, req.trailing_stop_pct, order_id))
+        for r in rules:
+            self.store.stops.update_one({"_id": r.id}, {"$setOnInsert": r.to_doc()}, upsert=True)
+            self.store.audit("stop.armed", "oms", order_id, id=r.id, kind=r.kind.value, trigger=r.trigger)
+
+    def add_stop(self, rule: StopRule, actor: str) -> None:
+        self.store.stops.update_one({"_id": rule.id}, {"$setOnInsert": rule.to_doc()}, upsert=True)
+        self.store.audit("stop.armed", actor, None, id=rule.id, kind=rule.kind.value, trigger=rule.trigger)
+
+    def stops(self, symbol: str | None = None) -> list[Doc]:
+        q: Doc = {"active": True}
+        if symbol:
+            q["symbol"] = symbol
+        return list(self.store.stops.find(q))
+
+    async def on_price(self, symbol: str, price: float) -> list[ActionResult]:
+        """Evaluate stop rules for `symbol` at `price`; fired rules become reduce-only sells through the gate."""
+        results: list[ActionResult] = []
+        for doc in list(self.store.stops.find({"symbol": symbol, "active": True})):
+            rule = StopRule.from_doc(doc)
+            fired, updated = evaluate(rule, price)
+            if not fired:
+                if updated.trigger != rule.trigger:
+                    self.store.stops.update_one(
+                        {"_id": rule.id, "active": True},
+                        {"$set": {"trigger": updated.trigger, "high_water": updated.high_water}},
+                    )
+                continue
+            # one-cancels-other: only the first to flip its group fires
+            claimed = self.store.stops.find_one_and_update(
+                {"_id": rule.id, "active": True}, {"$set": {"active": False, "fired_ms": self.clock()}}
+            )
+            if claimed is None:
+                continue
+            self.store.stops.update_many({"group": rule.group, "active": True}, {"$set": {"active": False}})
+            results.append(await self._protective_exit(rule, price))
+        return results
+
+    async def _protective_exit(self, rule: StopRule, price: float) -> ActionResult:
+        request = OrderRequest(
+            symbol=rule.symbol,
+            side=Side.SELL,
+            qty=rule.qty,
+            reduce_only=True,
+            allow_resize=True,
+            note=f"{rule.kind.value} {rule.id} at {price}",
+        )
+        result = self.propose(request, "desk:stops", source="stop")
+        if result.status != "pending_approval" or result.order is None:
+            await self._emit("stop_blocked", {"rule": rule.id, "symbol": rule.symbol, "reasons": result.reasons})
+            return result
+        order_id = result.order["_id"]
+        # A protective exit was approved together with the order that armed it: no second human click.
+        decision = self.check(request, exclude_order=order_id)
+        if not decision.approved:
+            new = self.store.transition(
+                order_id, [S.PENDING_APPROVAL], S.REJECTED, {"reasons": decision.reasons}, actor="risk"
+            )
+            return ActionResult("rejected", new, reasons=decision.reasons)
+        self.store.transition(
+            order_id,
+            [S.PENDING_APPROVAL],
+            S.APPROVED,
+            {"approved_by": f"stop:{rule.id}", "approved_ms": self.clock(), "approved_qty": decision.qty},
+            actor="desk:stops",
+        )
+        await self.execute(order_id)
+        return ActionResult(
+            "executed", self.store.get_order(order_id), list(self.store.fills.find({"order_id": order_id}))
+        )
+
+    # ================================================================== read side
+    def get_order(self, order_id: str) -> Doc | None:
+        doc = self.store.get_order(order_id)
+        if doc is None:
+            return None
+        out = public_order(doc)
+        out["children"] = [public_order(c) for c in self.store.children_of(order_id)]
+        return out
+
+    def list_orders(self, state: str | None = None, symbol: str | None = None, limit: int = 50) -> list[Doc]:
+        q: Doc = {}
+        if state:
+            q["state"] = state
+        if symbol:
+            q["request.symbol"] = symbol
+        return [public_order(d) for d in self.store.orders.find(q).sort([("created_ms", DESCENDING)]).limit(limit)]
+
+    def positions(self, by_venue: bool = False) -> Doc:
+        marks = self.marks()
+        return {
+            "positions": self.portfolio.rows(marks) if by_venue else self.portfolio.consolidated_rows(marks),
+            "cash": {
+                v: {a: round(x, 8) for a, x in assets.items() if abs(x) > 1e-12}
+                for v, assets in self.portfolio.cash.items()
+            },
+            "equity": round(self.portfolio.equity(marks), 8),
+        }
+
+    def risk_status(self) -> Doc:
+        marks = self.marks()
+        equity, peak, day_start = self._mark_to_market()
+        gross, net = self.portfolio.exposures(marks)
+        curve_doc = self.store.risk_state.find_one({"_id": "curve"}) or {}
+        curve = [float(v) for _k, v in sorted((curve_doc.get("p") or {}).items())]
+        report = book_report(
+            equity=equity,
+            peak_equity=peak,
+            gross=gross,
+            net=net,
+            realised=self.portfolio.realised(),
+            unrealised=self.portfolio.unrealised(marks),
+            equity_curve=curve,
+        )
+        desk = self.store.desk_state()
+        return {
+            "desk_state": desk["state"],
+            "desk_reason": desk.get("reason"),
+            "halted_symbols": self.store.halted_symbols(),
+            "limits": self.limits.to_dict(),
+            "metrics": report.to_dict(),
+            "day_start_equity": day_start,
+            "peak_equity": peak,
+            "daily_loss_pct": max(0.0, (day_start - equity) / day_start) if day_start > 0 else 0.0,
+            "utilisation": {
+                "gross_exposure": gross / self.limits.max_gross_exposure if self.limits.max_gross_exposure else None,
+                "net_exposure": net / self.limits.max_net_exposure if self.limits.max_net_exposure else None,
+            },
+            "pending_approvals": self.store.orders.count_documents({"state": S.PENDING_APPROVAL.value}),
+            "unresolved_orders": self.store.children.count_documents({"state": S.UNRESOLVED.value}),
+            "mode": "live" if self.config.live else "paper",
+            "alerts": self.alerts[-10:],
+        }
