@@ -1,6 +1,7 @@
 """Backtests: the event-driven path (real strategy, real risk gate, fill model) and the vectorised fast path.
 
-Event-driven loop, bar by bar (plain floats, precomputed target arrays):
+Event-driven loop over the bars where something happens (plain floats, precomputed target arrays; a bar where no
+target changes and no order works needs no work, so the loop jumps to the next event):
   1. at the open of bar j, working orders execute: a new order is resolved to a quantity from its target weight
      and the equity at this open, then every child order goes through `RiskGate.check` (as a marketable limit at
      the fill price, resizing allowed) right before it "is sent", and the fill model fills what the bar's volume
@@ -178,12 +179,12 @@ def _event_loop(
     fee, slip, part = cfg.fill.fee, cfg.fill.slippage, cfg.fill.participation
     markets = [_market(s, fee) for s in symbols]
     check = gate.check
-    opens = o.tolist()
-    vols = v.tolist()
-    rows = tg.tolist()
     ts = seq[0].timestamp_ms
     breakers = cfg.breakers
     day_of = (ts // 86_400_000).tolist() if breakers else []
+    # The bars whose close changes some target (the strategy's events); everything else is an idle bar.
+    prev_rows = np.vstack([np.zeros((1, k)), tg[:-1]])
+    changes: list[int] = np.flatnonzero(np.any(tg != prev_rows, axis=1)).tolist()
 
     fb: list[int] = []
     fa: list[int] = []
@@ -198,7 +199,6 @@ def _event_loop(
     new_order = [False] * k
     remaining = [0.0] * k
     is_buy = [False] * k
-    active = False
     desk = DeskState.ACTIVE
     halted_at: int | None = None
     # breaker bookkeeping (only when breakers are on): state after each fill bar, running peak
@@ -207,16 +207,26 @@ def _event_loop(
     hist_pos: list[list[float]] = [list(pos)]
     peak = cash
     peak_upto = 0  # closes [0, peak_upto) are folded into `peak`
+    day_start = cash
     rng_k = range(k)
 
     def equity_at_close(bar: int) -> float:
         idx = bisect.bisect_right(hist_bar, bar) - 1
         return hist_cash[idx] + float(np.dot(c[bar], hist_pos[idx])) if bar >= 0 else cfg.initial_cash
 
-    for j in range(n):
-        if active:
-            active = False
-            op = opens[j]
+    ci = 0
+    nc = len(changes)
+    next_exec = -1  # bar whose open executes working orders; -1 when nothing works
+    while True:
+        nxt_change = changes[ci] if ci < nc else n
+        if next_exec != -1 and next_exec <= nxt_change:
+            # ---- open of bar j: working orders execute (before that bar's close) ----
+            j = next_exec
+            next_exec = -1
+            if j >= n:
+                break
+            op: list[float] = o[j].tolist()
+            vol: list[float] = v[j].tolist()
             val = cash
             for a in rng_k:
                 val += pos[a] * op[a]
@@ -236,15 +246,13 @@ def _event_loop(
             if breakers:
                 # fold closes up to the previous bar into the running peak (position constant since last fill)
                 if j > peak_upto:
-                    seg = c[peak_upto:j]
-                    seg_eq = hist_cash[-1] + seg @ np.asarray(hist_pos[-1])
+                    seg_eq = hist_cash[-1] + c[peak_upto:j] @ np.asarray(hist_pos[-1])
                     peak = max(peak, float(seg_eq.max()))
                     peak_upto = j
-                d0 = day_of[j]
-                first = bisect.bisect_left(day_of, d0)
+                first = bisect.bisect_left(day_of, day_of[j])
                 day_start = equity_at_close(first - 1)
             sent = 0
-            for phase in (False, True):
+            for phase in (False, True):  # sells first (they free cash), then buys
                 for a in rng_k:
                     if remaining[a] <= 0.0 or is_buy[a] != phase:
                         continue
@@ -277,7 +285,7 @@ def _event_loop(
                         remaining[a] = 0.0
                         continue
                     qty = dec.qty
-                    fill = min(qty, part * vols[j][a])
+                    fill = min(qty, part * vol[a])
                     if fill > 0:
                         amt = fill * p * fee
                         if buy:
@@ -295,21 +303,26 @@ def _event_loop(
                     rest = qty - fill
                     remaining[a] = rest if rest > qty * 1e-12 else 0.0
                     if remaining[a] > 0.0:
-                        active = True
+                        next_exec = j + 1  # the remainder works on the next bar
             if breakers and sent:
                 hist_bar.append(j)
                 hist_cash.append(cash)
                 hist_pos.append(list(pos))
-        row = rows[j]
-        if row != prev:
+        elif nxt_change < n:
+            # ---- close of bar j: the strategy's target changed; a new order replaces any remainder ----
+            j = nxt_change
+            ci += 1
+            row: list[float] = tg[j].tolist()
             for a in rng_k:
                 t = row[a]
                 if t != prev[a]:
                     want[a] = t
                     new_order[a] = True
                     remaining[a] = 0.0
-                    active = True
             prev = row
+            next_exec = j + 1
+        else:
+            break
     return Fills.from_lists(fb, fa, fq, fp, ff), rejections, halted_at
 
 

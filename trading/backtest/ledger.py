@@ -10,6 +10,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+import numba as nb
 import numpy as np
 import numpy.typing as npt
 
@@ -77,20 +78,37 @@ class Trade:
         }
 
 
-def book(fills: Fills, n_bars: int, n_assets: int, initial_cash: float) -> tuple[FloatArray, FloatArray]:
-    """Cash after each bar (n,) and positions after each bar (n, k)."""
-    flow = np.zeros(n_bars)
-    dpos = np.zeros((n_bars, n_assets))
-    if len(fills):
-        np.add.at(flow, fills.bar, -(fills.qty * fills.price) - fills.fee)
-        np.add.at(dpos, (fills.bar, fills.asset), fills.qty)
-    return initial_cash + np.cumsum(flow), np.cumsum(dpos, axis=0)
+@nb.njit(cache=True)
+def _mark(
+    bar: IntArray, asset: IntArray, qty: FloatArray, price: FloatArray, fee: FloatArray, closes: FloatArray,
+    initial_cash: float,
+) -> tuple[FloatArray, FloatArray, FloatArray]:  # pragma: no cover - compiled
+    n, k = closes.shape
+    equity = np.empty(n)
+    cash_out = np.empty(n)
+    pos_out = np.empty((n, k))
+    cash = initial_cash
+    pos = np.zeros(k)
+    f = 0
+    nf = bar.shape[0]
+    for i in range(n):
+        while f < nf and bar[f] == i:
+            cash += -(qty[f] * price[f]) - fee[f]
+            pos[asset[f]] += qty[f]
+            f += 1
+        e = cash
+        for a in range(k):
+            e += pos[a] * closes[i, a]
+            pos_out[i, a] = pos[a]
+        equity[i] = e
+        cash_out[i] = cash
+    return equity, cash_out, pos_out
 
 
 def equity_curve(fills: Fills, closes: FloatArray, initial_cash: float) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """(equity, cash, positions) marked at each bar's close. `closes` has shape (n, k)."""
-    cash, pos = book(fills, closes.shape[0], closes.shape[1], initial_cash)
-    return cash + np.sum(pos * closes, axis=1), cash, pos
+    """(equity, cash, positions) marked at each bar's close. `closes` has shape (n, k); fills sorted by bar."""
+    c = np.ascontiguousarray(closes, dtype=np.float64).reshape(closes.shape[0], -1)
+    return _mark(fills.bar, fills.asset, fills.qty, fills.price, fills.fee, c, float(initial_cash))
 
 
 def closed_trades(fills: Fills, symbols: list[str]) -> list[Trade]:

@@ -34,13 +34,10 @@ def drawdown(equity: FloatArray) -> tuple[FloatArray, float, int]:
     with np.errstate(divide="ignore", invalid="ignore"):
         dd = np.where(peak > 0, equity / peak - 1.0, 0.0)
     max_dd = float(-dd.min()) if dd.size else 0.0
-    # longest stretch below a previous peak
-    under = dd < 0
-    longest = 0
-    run = 0
-    for u in under.tolist():
-        run = run + 1 if u else 0
-        longest = max(longest, run)
+    # longest stretch below a previous peak: bars since the last bar that was at its peak
+    idx = np.arange(dd.shape[0])
+    last_peak = np.maximum.accumulate(np.where(dd >= 0, idx, -1))
+    longest = int(np.max(idx - last_peak)) if dd.size else 0
     return dd, max_dd, longest
 
 

@@ -209,7 +209,9 @@ class Strategy:
             out = out.reshape(-1, 1)
         if out.shape != (n, self.n_symbols):
             raise AssertionError(f"{self.name} returned targets of shape {out.shape}, expected {(n, self.n_symbols)}")
-        return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+        if not np.isfinite(out).all():
+            out = np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+        return out
 
     # --- streaming (paper / live) ---------------------------------------------------------------------------
     def on_bar(self, candle: Candle | Sequence[Candle]) -> tuple[float, ...]:

@@ -16,7 +16,7 @@ from trading.strategies.indicators import (
     rolling_max_prev,
     rolling_min_prev,
     rolling_std,
-    sma,
+    sma_cross,
 )
 
 
@@ -40,11 +40,12 @@ class MACrossover(Strategy):
 
     def _targets(self, data: Sequence[Bars]) -> FloatArray:
         close = data[0].close
-        f = sma if self.params["ma"] == "sma" else ema
-        fast = f(close, int(self.params["fast"]))
-        slow = f(close, int(self.params["slow"]))
-        valid = ~(np.isnan(fast) | np.isnan(slow))
         low = -1.0 if self.params["allow_short"] else 0.0
+        if self.params["ma"] == "sma":
+            return sma_cross(close, int(self.params["fast"]), int(self.params["slow"]), low)
+        fast = ema(close, int(self.params["fast"]))
+        slow = ema(close, int(self.params["slow"]))
+        valid = ~(np.isnan(fast) | np.isnan(slow))
         return np.where(valid & (fast > slow), 1.0, np.where(valid & (fast < slow), low, 0.0))
 
 
