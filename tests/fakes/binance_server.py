@@ -153,7 +153,7 @@ class FakeBinance:
     def fail(
         self, path: str, status: int, *, times: int = 1, retry_after: float | None = None, body: str | None = None
     ) -> None:
-        """The next `times` requests to `path` (e.g. '/api/v3/ticker/24hr', or '*') answer `status`."""
+        """The next `times` requests to `path` (e.g. '/api/v3/ticker/24hr', or '*') answer `status` unprocessed."""
         for _ in range(times):
             self._push_fault(path, Fault("status", status=status, retry_after=retry_after, body=body))
 
@@ -163,6 +163,7 @@ class FakeBinance:
             self._push_fault(path, Fault("delay", seconds=seconds))
 
     def malformed(self, path: str, *, times: int = 1) -> None:
+        """The next requests to `path` are processed, then answered with truncated JSON."""
         for _ in range(times):
             self._push_fault(path, Fault("malformed"))
 
@@ -303,11 +304,15 @@ class FakeBinance:
             if fault.kind == "delay":
                 await asyncio.sleep(fault.seconds)
             elif fault.kind == "malformed":
+                await handler(request)  # the request is processed; only the reply is garbled
                 return web.Response(
                     status=200, text='{"symbol": "BTCUSDT", "lastPrice": ', content_type="application/json"
                 )
             else:
                 headers = {"Retry-After": fmt(fault.retry_after)} if fault.retry_after is not None else {}
+                if fault.status >= 500:  # gateways answer HTML, not Binance JSON
+                    return web.Response(status=fault.status, text=fault.body or f"<html>{fault.status}</html>",
+                                        headers=headers, content_type="text/html")
                 body = fault.body or json.dumps(
                     {"code": -1003 if fault.status in (418, 429) else -1000, "msg": f"injected fault {fault.status}"}
                 )

@@ -6,6 +6,7 @@ replaces the origin of every websocket URL, so a loopback fake can stand in for 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -107,6 +108,7 @@ class CcxtExchange:
         self.retry = retry or RetryPolicy()
         self.api_url = api_url
         self.retries = 0  # how many retries this adapter performed (observability, tests)
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # injectable: tests record the delays
         pro_cls = getattr(ccxt_pro, exchange_id, None) if ccxt_pro is not None else None
         cls = pro_cls or getattr(ccxt_async, exchange_id)
         config: dict[str, Any] = {"enableRateLimit": True, "timeout": timeout_ms}
@@ -134,6 +136,15 @@ class CcxtExchange:
             ws_origin = ws_url or api_url.replace("https://", "wss://").replace("http://", "ws://")
             self._ex.urls["api"] = override_urls(self._ex.urls["api"], api_url, ws_origin)
         self._markets: dict[str, Market] = {}
+        self._ex.parse_json = self._strict_parse_json  # truncated JSON must be an error, not an empty result
+
+    def _strict_parse_json(self, http_response: Any) -> Any:
+        if isinstance(http_response, str) and http_response.strip()[:1] in ("{", "["):
+            try:
+                return self._ex.on_json_response(http_response)
+            except ValueError as exc:
+                raise ccxt.BadResponse(f"{self.exchange_id} malformed JSON reply: {http_response[:80]!r}") from exc
+        return None
 
     # ------------------------------------------------------------------ plumbing
     @property
@@ -162,7 +173,7 @@ class CcxtExchange:
                     policy: RetryPolicy | None = None) -> T:
         try:
             return await with_retry(fn, policy=policy or self.retry, retry_after=self._retry_after,
-                                    on_retry=self._count_retry)
+                                    on_retry=self._count_retry, sleep=self.sleep)
         except Exception as exc:
             if isinstance(exc, errors.ExchangeError):
                 raise
@@ -296,38 +307,57 @@ class CcxtExchange:
 
     async def create_order(self, symbol: str, side: Side, type: OrderType, amount: float,
                            price: float | None = None, *, client_order_id: str) -> ExchangeOrder:
-        """Send once; if the reply is lost (timeout, 5xx, garbage), look the order up by client id.
+        """Send an order at most once unless the venue provably refused it.
 
-        Found: return it. Confirmed absent: re-send with the same client id (the venue rejects duplicates).
-        Still unknown after the retries: raise OrderOutcomeUnknown. Rejections are never retried.
+        - 429/418 (rate limit, DDoS protection): the venue refused the request, so it is re-sent after Retry-After
+          or backoff (same client order id).
+        - timeout, 5xx, malformed reply: the outcome is unknown, so the order is looked up by client order id with
+          backoff; found: returned; never found: OrderOutcomeUnknown (the OMS reconciles; nothing is re-sent).
+        - rejections (invalid order, insufficient funds, bad symbol): raised at once, never retried.
         """
         await self._ensure_markets(symbol)
         params = {"clientOrderId": client_order_id}
-        last_exc: BaseException | None = None
         for attempt in range(1, self.retry.attempts + 1):
             try:
                 raw = await self._call(
                     lambda: self._ex.create_order(symbol, type.value, side.value, amount, price, params),
                     symbol=symbol, policy=NO_RETRY)
                 return self._order(raw, symbol, client_order_id)
-            except errors.ExchangeUnavailable as exc:
-                last_exc = exc
-                if isinstance(exc, errors.RateLimited) and exc.retry_after_s is not None:
-                    await _sleep(min(exc.retry_after_s, self.retry.max_retry_after_s))
-                else:
-                    await _sleep(self.retry.backoff(attempt))
+            except errors.RateLimited as exc:
+                if attempt >= self.retry.attempts or (exc.retry_after_s or 0) > self.retry.max_retry_after_s:
+                    raise
                 self.retries += 1
-                try:
-                    found = await self.fetch_order_by_client_id(symbol, client_order_id)
-                except errors.ExchangeError as lookup_exc:
-                    raise errors.OrderOutcomeUnknown(
-                        f"{self.exchange_id}: order {client_order_id} sent, reply lost ({exc}); lookup failed "
-                        f"({lookup_exc})", exchange=self.exchange_id, client_order_id=client_order_id) from exc
-                if found is not None:
-                    return found
+                await self.sleep(max(exc.retry_after_s or 0.0, self.retry.backoff(attempt)))
+            except errors.ExchangeUnavailable as exc:
+                if _refused_before_processing(exc):
+                    if attempt >= self.retry.attempts:
+                        raise
+                    self.retries += 1
+                    await self.sleep(self.retry.backoff(attempt))
+                    continue
+                return await self._settle_lost_order(symbol, client_order_id, exc)
+            except errors.ExchangeError as exc:
+                if exc.__class__ is errors.ExchangeError:  # e.g. binance -1013 filter failures arrive as BadRequest
+                    raise errors.OrderRejected(str(exc), exchange=self.exchange_id) from exc
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _settle_lost_order(self, symbol: str, client_order_id: str, cause: Exception) -> ExchangeOrder:
+        lookup_error: Exception | None = None
+        for attempt in range(1, self.retry.attempts + 1):
+            await self.sleep(self.retry.backoff(attempt))
+            self.retries += 1
+            try:
+                found = await self.fetch_order_by_client_id(symbol, client_order_id)
+            except errors.ExchangeError as exc:
+                lookup_error = exc
+                continue
+            if found is not None:
+                return found
+        detail = f"lookup failed: {lookup_error}" if lookup_error else "not found by client order id"
         raise errors.OrderOutcomeUnknown(
-            f"{self.exchange_id}: order {client_order_id} not confirmed after {self.retry.attempts} tries "
-            f"({last_exc})", exchange=self.exchange_id, client_order_id=client_order_id)
+            f"{self.exchange_id}: order {client_order_id} sent but the reply was lost ({cause}); {detail}",
+            exchange=self.exchange_id, client_order_id=client_order_id) from cause
 
     def _client_id_params(self, client_order_id: str) -> dict[str, Any]:
         if self.exchange_id.startswith("binance"):
@@ -407,7 +437,8 @@ class CcxtExchange:
         await self._ex.close()
 
 
-async def _sleep(seconds: float) -> None:
-    import asyncio
-
-    await asyncio.sleep(seconds)
+def _refused_before_processing(exc: BaseException) -> bool:
+    """True when the request provably never reached the venue (connection refused / DNS failure)."""
+    cause = exc.__cause__
+    text = f"{exc} {cause!r}".lower()
+    return "connection refused" in text or "cannot connect" in text or "name or service not known" in text

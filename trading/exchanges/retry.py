@@ -59,6 +59,7 @@ _RETRYABLE: tuple[type[BaseException], ...] = (
     ccxt.InvalidNonce,
     ccxt.NetworkError,
     ccxt.BadResponse,
+    ccxt.OperationFailed,  # binance -1000/-1001 (unknown error, internal disconnect): transient by definition
 )
 
 
@@ -86,11 +87,11 @@ def translate(exc: BaseException, exchange: str, *, symbols: list[str] | None = 
         return errors.AuthenticationFailed(msg, exchange=exchange)
     if isinstance(exc, ccxt.NotSupported):
         return errors.UnsupportedOperation(msg, exchange=exchange)
-    if isinstance(exc, ccxt.RateLimitExceeded):
+    if isinstance(exc, ccxt.DDoSProtection):  # 429 and 418 (binance raises DDoSProtection for both)
         return errors.RateLimited(msg, exchange=exchange, retry_after_s=retry_after_s)
     if isinstance(exc, ccxt.BadResponse):
         return errors.BadExchangeResponse(msg, exchange=exchange)
-    if isinstance(exc, (ccxt.NetworkError, asyncio.TimeoutError)):
+    if isinstance(exc, (ccxt.OperationFailed, asyncio.TimeoutError)):
         return errors.ExchangeUnavailable(msg or f"{exchange}: timeout", exchange=exchange)
     return errors.ExchangeError(msg, exchange=exchange)
 
