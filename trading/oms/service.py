@@ -237,7 +237,7 @@ class TradingService:
     async def _emit(self, kind: str, payload: Doc) -> None:
         entry = {"kind": kind, "ts_ms": self.clock(), **payload}
         self.alerts.append(entry)
-        self.store.audit(f"alert.{kind}", "system", payload.get("order_id"), **payload)
+        self.store.audit(f"alert.{kind}", "system", payload.get("order_id"), payload=payload)
         log.warning("ALERT %s %s", kind, payload)
         if self._alert is not None:
             res = self._alert(kind, entry)
@@ -707,10 +707,10 @@ class TradingService:
                     actor="risk",
                     note="nothing sent",
                 )
-            await self._refresh_parent(order_id)
         finally:
             self._running.discard(order_id)
             self._cancel_requested.discard(order_id)
+        await self._refresh_parent(order_id)
         return self.store.get_order(order_id)
 
     async def _await_children(self, order_id: str) -> None:
