@@ -6,6 +6,7 @@ conversation and every tool call are recorded.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -131,46 +132,60 @@ class Desk:
 
     # -- requests ------------------------------------------------------------------------------------------
     def analyze(
-        self, symbol: str, *, session_id: str | None = None, user: str = "anonymous", source: str = "api"
+        self,
+        symbol: str,
+        *,
+        session_id: str | None = None,
+        user: str = "anonymous",
+        source: str = "api",
+        narrative: bool = True,
     ) -> Answer:
         session_id = session_id or uuid.uuid4().hex
         report = analyze(symbol, self.call_tool)
         text = render_markdown(report)
         uses = [ToolUse(**u) for u in report.tools_used]
-        notes = [] if self.llm_enabled else [NARRATIVE_OFF]
         answer = Answer(
-            answer=text if self.llm_enabled else f"{text}\n\n_{NARRATIVE_OFF}_",
+            answer=text,
             mode="deterministic",
             narrative=False,
             session_id=session_id,
             tools_used=uses,
             citations=_citations(uses),
-            notes=notes,
             report=report.as_dict(),
         )
-        if self.llm_enabled and self._budget_left():
+        self.audit.record("analyze", user, source=source, symbol=symbol, session_id=session_id)
+        if narrative and self.llm_enabled and self._budget_left():
             question = (
-                f"Give a short desk note on {symbol}: price action, volatility, forecast skill, news and risk. "
-                "Use the tools."
+                f"Write a short desk note on {symbol}: price action, volatility, forecast and its skill, news, risk. "
+                "The desk's tool results so far are below as JSON; call tools only for what is missing.\n"
+                + json.dumps(report.as_dict(), default=str)[:6000]
             )
-            llm = self.ask(question, session_id=session_id, user=user, source=source)
-            answer = answer.model_copy(
-                update={
-                    "answer": f"{llm.answer}\n\n---\n{text}",
-                    "mode": "llm",
-                    "narrative": True,
-                    "tools_used": uses + llm.tools_used,
-                    "citations": _citations(uses + llm.tools_used),
-                    "proposals": llm.proposals,
-                    "usage": llm.usage,
-                    "notes": llm.notes,
-                }
-            )
-            return answer
+            started = time.monotonic()
+            try:
+                result = self._agent().run(self.memory.history(session_id), question)
+            except Exception as exc:  # the narrative is optional; the report stands on its own
+                log.warning("llm narrative failed: %s", exc)
+                answer.notes.append(f"The language model did not answer ({type(exc).__name__}); report only.")
+            else:
+                llm = self._finish(f"analyze {symbol}", result, session_id, user, source, started)
+                return answer.model_copy(
+                    update={
+                        "answer": f"{llm.answer}\n\n---\n{text}",
+                        "mode": "llm",
+                        "narrative": True,
+                        "tools_used": uses + llm.tools_used,
+                        "citations": _citations(uses + llm.tools_used),
+                        "proposals": llm.proposals,
+                        "usage": llm.usage,
+                        "notes": llm.notes,
+                    }
+                )
+        elif not self.llm_enabled:
+            answer.notes.append(NARRATIVE_OFF)
+            answer.answer = f"{text}\n\n_{NARRATIVE_OFF}_"
         self.memory.append(
             session_id, f"analyze {symbol}", answer.answer, {"mode": "deterministic", "user": user, "source": source}
         )
-        self.audit.record("analyze", user, source=source, symbol=symbol, session_id=session_id)
         return answer
 
     def _budget_left(self) -> bool:
@@ -185,9 +200,9 @@ class Desk:
             )
             answer = Answer(answer=text, mode="deterministic", narrative=False, session_id=session_id, notes=[note])
         else:
-            answer = self.analyze(symbol, session_id=session_id, user=user, source=source)
+            answer = self.analyze(symbol, session_id=session_id, user=user, source=source, narrative=False)
             answer.notes = [note]
-            answer.answer = answer.answer.replace(f"\n\n_{NARRATIVE_OFF}_", "") + f"\n\n_{note}_"
+            answer.answer = f"{answer.answer}\n\n_{note}_"
             return answer
         self.memory.append(
             session_id, question, answer.answer, {"mode": "deterministic", "user": user, "source": source}

@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 import openai
+from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import LanguageModelInput
-from langchain_core.messages import AIMessage, AIMessageChunk
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_openai import ChatOpenAI
 
@@ -20,7 +21,25 @@ from core.settings import Settings
 REASONING_KEY = "reasoning_content"
 
 
+EMPTY_REPLY_RETRIES = 2
+
+
 class ReasoningChatOpenAI(ChatOpenAI):
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        # Deepseek sometimes answers with an empty message (no text, no tool call); ask again before giving up.
+        result = super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+        for _ in range(EMPTY_REPLY_RETRIES):
+            if not _is_empty(result):
+                break
+            result = super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+        return result
+
     def _create_chat_result(
         self, response: dict[str, Any] | openai.BaseModel, generation_info: dict[str, Any] | None = None
     ) -> ChatResult:
@@ -59,7 +78,19 @@ class ReasoningChatOpenAI(ChatOpenAI):
         return payload
 
 
-def build_chat_model(settings: Settings, *, deep: bool = False, streaming: bool = False) -> ReasoningChatOpenAI:
+def _is_empty(result: ChatResult) -> bool:
+    if not result.generations:
+        return True
+    message = result.generations[0].message
+    if isinstance(message, AIMessage) and (message.tool_calls or message.invalid_tool_calls):
+        return False
+    content = message.content
+    return not content.strip() if isinstance(content, str) else not content
+
+
+def build_chat_model(settings: Settings, *, deep: bool = False) -> ReasoningChatOpenAI:
+    """The model for the agent loop. `streaming` is left unset on purpose: an explicit False would stop LangGraph's
+    message streaming from switching the same model to streamed calls for SSE requests."""
     if settings.llm_api_key is None:
         raise ValueError("LLM_API_KEY is not set")
     return ReasoningChatOpenAI(
@@ -68,7 +99,6 @@ def build_chat_model(settings: Settings, *, deep: bool = False, streaming: bool 
         api_key=settings.llm_api_key,
         timeout=settings.llm_timeout_s,
         max_retries=settings.llm_max_retries,  # the openai client backs off on 429 and 5xx
-        streaming=streaming,
         stream_usage=True,
         temperature=0.2,
     )

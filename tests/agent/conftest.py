@@ -72,8 +72,9 @@ def make_client(make_settings: Callable[..., Settings]) -> Iterator[Callable[...
 
     clients: list[TestClient] = []
 
-    def build(scopes: str = "read", llm: FakeOpenAI | None = None, slack: FakeSlack | None = None,
-              **env: str) -> tuple[TestClient, str]:
+    def build(
+        scopes: str = "read", llm: FakeOpenAI | None = None, slack: FakeSlack | None = None, **env: str
+    ) -> tuple[TestClient, str]:
         app = create_app(make_settings(llm=llm, slack=slack, **env))
         client = TestClient(app)
         client.__enter__()

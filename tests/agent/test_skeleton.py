@@ -32,8 +32,9 @@ def test_ask_requires_key_and_valid_body(make_client: Any) -> None:
     resp = client.post("/v1/ask", json={"questio": 1}, headers={"Authorization": f"Bearer {key}"})
     assert resp.status_code == 422
     assert "question" in resp.json()["detail"] and "Field required" in resp.json()["detail"]
-    resp = client.post("/v1/ask", content=b"{not json", headers={"Authorization": f"Bearer {key}",
-                                                                 "Content-Type": "application/json"})
+    resp = client.post(
+        "/v1/ask", content=b"{not json", headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    )
     assert resp.status_code == 422 and resp.json()["detail"].startswith("invalid request")
 
 
@@ -46,7 +47,9 @@ def test_scope_is_enforced(make_client: Any) -> None:
 def test_ask_without_llm_returns_deterministic_analysis(make_client: Any, fake_exchange: Any) -> None:
     fake_exchange.set_price("BTC/USDT", 61_234.5)
     client, key = make_client()
-    resp = client.post("/v1/ask", json={"question": "How is BTC/USDT doing?"}, headers={"Authorization": f"Bearer {key}"})
+    resp = client.post(
+        "/v1/ask", json={"question": "How is BTC/USDT doing?"}, headers={"Authorization": f"Bearer {key}"}
+    )
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["mode"] == "deterministic" and body["narrative"] is False
@@ -61,16 +64,21 @@ def test_llm_tool_round_trip_through_chatopenai(make_client: Any, fake_exchange:
 
     def answer_with_price(body: dict[str, Any]) -> Reply:
         result = tool_result(body, "get_ticker")["result"]
-        return Reply(content=f"BTC/USDT last traded at {result['last']} on {result['exchange']} (get_ticker).",
-                     reasoning="The tool gave the price; quote it.")
+        return Reply(
+            content=f"BTC/USDT last traded at {result['last']} on {result['exchange']} (get_ticker).",
+            reasoning="The tool gave the price; quote it.",
+        )
 
     fake_llm.script(
         Reply(tool_calls=[ToolCall("get_ticker", {"symbol": "BTC/USDT"})], reasoning="I need the live price."),
         answer_with_price,
     )
     client, key = make_client(llm=fake_llm)
-    resp = client.post("/v1/ask", json={"question": "How is BTC/USDT doing?", "session_id": "s1"},
-                       headers={"Authorization": f"Bearer {key}"})
+    resp = client.post(
+        "/v1/ask",
+        json={"question": "How is BTC/USDT doing?", "session_id": "s1"},
+        headers={"Authorization": f"Bearer {key}"},
+    )
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["mode"] == "llm"
@@ -91,10 +99,17 @@ def test_llm_tool_round_trip_through_chatopenai(make_client: Any, fake_exchange:
 def test_slack_analyze_signed_and_unsigned(make_client: Any, fake_exchange: Any, fake_slack: Any) -> None:
     fake_exchange.set_price("ETH/USDT", 3_456.78)
     client, _ = make_client(slack=fake_slack)
-    body = urllib.parse.urlencode({
-        "command": "/analyze", "text": "ETH/USDT", "user_id": "U1", "channel_id": "C1", "team_id": "T1",
-        "response_url": f"{fake_slack.api_url}response", "trigger_id": "1.2",
-    })
+    body = urllib.parse.urlencode(
+        {
+            "command": "/analyze",
+            "text": "ETH/USDT",
+            "user_id": "U1",
+            "channel_id": "C1",
+            "team_id": "T1",
+            "response_url": f"{fake_slack.api_url}response",
+            "trigger_id": "1.2",
+        }
+    )
     started = time.monotonic()
     resp = client.post("/slack/events", content=body, headers=slack_headers(body))
     assert resp.status_code == 200 and time.monotonic() - started < 3
@@ -120,5 +135,7 @@ def test_cli_apikey_bad_scope_exits_2(isolated_settings: Any, capsys: Any) -> No
 def test_request_too_large_is_413(make_client: Any) -> None:
     client, key = make_client()
     big = json.dumps({"question": "x" * 2_000_000})
-    resp = client.post("/v1/ask", content=big, headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    resp = client.post(
+        "/v1/ask", content=big, headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    )
     assert resp.status_code == 413 and "too large" in resp.json()["detail"]
