@@ -2,4 +2,5 @@
 
 ROUTER_MODULES: list[str] = [
     "agent.api.core_routes",
+    "agent.api.backtest",
 ]

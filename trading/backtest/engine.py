@@ -23,7 +23,7 @@ import numpy as np
 
 from trading.backtest.fills import FillModel
 from trading.backtest.ledger import Fills, Trade, closed_trades, equity_curve, fingerprint
-from trading.backtest.metrics import buy_and_hold, compute_metrics
+from trading.backtest.metrics import buy_and_hold_equity, compute_metrics, equity_metrics
 from trading.backtest.vectorized import simulate
 from trading.risk import DeskState, MarketView, OrderIntent, PortfolioView, RiskGate, RiskLimits
 from trading.risk.limits import HARD_CEILINGS
@@ -83,6 +83,7 @@ class BacktestResult:
     buy_and_hold: dict[str, Any]
     rejections: list[dict[str, Any]] = field(default_factory=list)
     halted_at_bar: int | None = None
+    bh_equity: FloatArray | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -138,9 +139,12 @@ def _finish(
     bar_ms = int(np.median(np.diff(ts))) if len(ts) > 1 else None
     ppy = strategy.periods_per_year
     metrics = compute_metrics(equity, pos, closes, fills, trades, ppy, bar_ms)
-    bh = buy_and_hold(closes, config.initial_cash, config.fill.fee, ppy)
-    return BacktestResult(strategy.describe() | {"param_specs": None}, symbols, mode, ts, equity, pos, fills, trades,
-                          metrics, bh, rejections or [], halted)
+    bh_eq = buy_and_hold_equity(closes, config.initial_cash, config.fill.fee)
+    bh: dict[str, Any] = dict(equity_metrics(bh_eq, ppy)) | {"final_equity": float(bh_eq[-1])}
+    desc = strategy.describe()
+    desc.pop("param_specs", None)
+    return BacktestResult(desc, symbols, mode, ts, equity, pos, fills, trades, metrics, bh, rejections or [], halted,
+                          bh_eq)
 
 
 def run_vectorized(strategy: Strategy, data: Bars | Sequence[Bars], config: BacktestConfig | None = None,

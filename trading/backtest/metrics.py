@@ -106,12 +106,16 @@ def compute_metrics(
     return out
 
 
-def buy_and_hold(closes: FloatArray, initial_cash: float, fee: float, ppy: float) -> dict[str, Any]:
+def buy_and_hold_equity(closes: FloatArray, initial_cash: float, fee: float) -> FloatArray:
     """Equal-weight buy at the first close, hold to the end (one entry fee)."""
     c = closes.reshape(closes.shape[0], -1)
     k = c.shape[1]
     qty = (initial_cash / k) / (c[0] * (1.0 + fee))
-    equity = c @ qty
-    m = equity_metrics(equity, ppy)
+    return np.asarray(c @ qty, dtype=np.float64)
+
+
+def buy_and_hold(closes: FloatArray, initial_cash: float, fee: float, ppy: float) -> dict[str, Any]:
+    equity = buy_and_hold_equity(closes, initial_cash, fee)
+    m: dict[str, Any] = dict(equity_metrics(equity, ppy))
     m["final_equity"] = float(equity[-1])
     return m

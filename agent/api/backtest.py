@@ -1,0 +1,121 @@
+"""HTTP: POST /v1/backtests runs a strategy backtest (scope read) and returns metrics, buy and hold, trades."""
+
+from __future__ import annotations
+
+import base64
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException
+from pydantic import BaseModel, Field, field_validator
+
+from agent.api.auth import require_scope
+from tools.backtest import STRATEGY_NAMES, norm_symbol
+from trading.backtest.metrics import TIMEFRAME_MS
+
+router = APIRouter(tags=["backtests"])
+
+
+class BacktestRequest(BaseModel):
+    strategy: str = Field(examples=["trend"], description=f"one of {', '.join(STRATEGY_NAMES)}")
+    symbols: list[str] = Field(min_length=1, max_length=2, examples=[["BTC/USDT"]])
+    timeframe: str = Field(default="1h")
+    params: dict[str, float | int | bool | str] = Field(default_factory=dict)
+    candles: list[list[list[float]]] | None = Field(
+        default=None, max_length=2,
+        description="optional candles per symbol: [[timestamp_ms, open, high, low, close, volume], ...] oldest "
+        "first (default: the candle store / market source)",
+    )
+    limit: int = Field(default=2000, ge=50, le=20_000)
+    mode: Literal["event", "vectorized"] = "event"
+    initial_cash: float = Field(default=10_000.0, gt=0, le=1e12)
+    fee: float = Field(default=0.001, ge=0, le=0.05)
+    slippage: float = Field(default=0.0005, ge=0, le=0.05)
+    participation: float = Field(default=0.1, gt=0, le=1)
+    breakers: bool = False
+    include_chart: bool = False
+    optimize: Literal["grid", "optuna"] | None = Field(default=None, description="walk-forward parameter search")
+    folds: int = Field(default=4, ge=1, le=20)
+
+    @field_validator("strategy")
+    @classmethod
+    def _strategy(cls, v: str) -> str:
+        if v.strip().lower() not in STRATEGY_NAMES:
+            raise ValueError(f"unknown strategy; known: {', '.join(STRATEGY_NAMES)}")
+        return v.strip().lower()
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols(cls, v: list[str]) -> list[str]:
+        return [norm_symbol(s) for s in v]
+
+    @field_validator("timeframe")
+    @classmethod
+    def _tf(cls, v: str) -> str:
+        if v not in TIMEFRAME_MS:
+            raise ValueError(f"timeframe must be one of {', '.join(TIMEFRAME_MS)}")
+        return v
+
+    @field_validator("candles")
+    @classmethod
+    def _candles(cls, v: list[list[list[float]]] | None) -> list[list[list[float]]] | None:
+        if v is None:
+            return v
+        for s, series in enumerate(v):
+            if len(series) > 100_000:
+                raise ValueError(f"series {s}: at most 100000 candles")
+            for i, row in enumerate(series):
+                if len(row) != 6:
+                    raise ValueError(f"series {s} candle {i} has {len(row)} values; need 6")
+        return v
+
+
+def _bars(req: BacktestRequest) -> tuple[list[Any], list[str]]:
+    from trading.backtest.data import DataError, _validate, load_market
+
+    if req.candles is not None:
+        if len(req.candles) != len(req.symbols):
+            raise HTTPException(422, detail="candles must have one series per symbol")
+        out = []
+        for sym, series in zip(req.symbols, req.candles, strict=True):
+            cols = {c: [float(r[k]) for r in series] for k, c in
+                    enumerate(("open", "high", "low", "close", "volume"), start=1)}
+            try:
+                out.append(_validate([int(r[0]) for r in series], cols, f"candles for {sym}", sym))
+            except DataError as exc:
+                raise HTTPException(422, detail=str(exc)) from exc
+        return out, ["request body"] * len(out)
+    bars, notes = [], []
+    for sym in req.symbols:
+        try:
+            b, note = load_market(sym, req.timeframe, req.limit)
+        except DataError as exc:
+            raise HTTPException(404, detail=str(exc)) from exc
+        bars.append(b)
+        notes.append(f"{sym}: {note}")
+    return bars, notes
+
+
+@router.post("/v1/backtests", dependencies=[Depends(require_scope("read"))])
+def create_backtest(req: BacktestRequest) -> dict[str, Any]:
+    from trading.backtest.service import backtest, optimize
+
+    bars, notes = _bars(req)
+    try:
+        if req.optimize:
+            out = optimize(req.strategy, bars, req.timeframe, method=req.optimize, folds=req.folds,
+                           fixed=dict(req.params) or None, fee=req.fee, slippage=req.slippage)
+            out["data"] = notes
+            return out
+        with tempfile.TemporaryDirectory() as tmp:
+            chart = Path(tmp) / "equity.png" if req.include_chart else None
+            _, out = backtest(req.strategy, bars, req.timeframe, dict(req.params), req.mode, req.initial_cash,
+                              req.fee, req.slippage, req.participation, req.breakers, chart)
+            if chart is not None:
+                out["chart_png_base64"] = base64.b64encode(chart.read_bytes()).decode()
+                out.pop("chart", None)
+    except ValueError as exc:
+        raise HTTPException(422, detail=str(exc)) from exc
+    out["data"] = notes
+    return out

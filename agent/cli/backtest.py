@@ -1,0 +1,136 @@
+"""`crypto-agent backtest` (and `crypto-agent backtest optimize`-style walk-forward via --optimize)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from tools.backtest import STRATEGY_NAMES, norm_symbol
+from trading.backtest.metrics import TIMEFRAME_MS
+
+
+def _symbol(value: str) -> str:
+    try:
+        return norm_symbol(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _param(value: str) -> tuple[str, Any]:
+    key, sep, raw = value.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"--param expects NAME=VALUE, got {value!r}")
+    low = raw.strip().lower()
+    parsed: Any
+    if low in ("true", "false"):
+        parsed = low == "true"
+    else:
+        try:
+            parsed = int(raw)
+        except ValueError:
+            try:
+                parsed = float(raw)
+            except ValueError:
+                parsed = raw
+    return key.strip(), parsed
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "backtest",
+        help="backtest a strategy over candles (risk gate, fees, slippage, one bar latency) vs buy and hold",
+        description="Runs the strategy through the event-driven backtester (the desk's risk gate and the fill "
+        "model) or the vectorised fast path. Candles come from --data (CSV: timestamp_ms,open,high,low,close,"
+        "volume) or, without it, from the candle store / market source. --optimize runs a walk-forward parameter "
+        "search and reports out-of-sample results.",
+    )
+    p.add_argument("--strategy", required=True, choices=STRATEGY_NAMES, metavar="NAME",
+                   help=f"one of {', '.join(STRATEGY_NAMES)}")
+    p.add_argument("--symbol", type=_symbol, required=True, help="e.g. BTC/USDT")
+    p.add_argument("--symbol2", type=_symbol, default=None, help="second leg for pairs (x in y - beta x)")
+    p.add_argument("--timeframe", default="1h", choices=list(TIMEFRAME_MS), metavar="TF")
+    p.add_argument("--data", default=None, help="CSV of candles for --symbol")
+    p.add_argument("--data2", default=None, help="CSV of candles for --symbol2")
+    p.add_argument("--limit", type=int, default=2000, help="candles to load when --data is absent")
+    p.add_argument("--param", type=_param, action="append", default=[], metavar="NAME=VALUE",
+                   help="strategy parameter (repeatable), e.g. --param fast=10 --param slow=50")
+    p.add_argument("--mode", choices=["event", "vectorized"], default="event")
+    p.add_argument("--cash", type=float, default=10_000.0)
+    p.add_argument("--fee", type=float, default=0.001)
+    p.add_argument("--slippage", type=float, default=0.0005)
+    p.add_argument("--participation", type=float, default=0.1, help="max fraction of a bar's volume per fill")
+    p.add_argument("--breakers", action="store_true", help="apply the desk's drawdown / daily-loss breakers")
+    p.add_argument("--chart", default=None, help="write an equity + drawdown PNG here")
+    p.add_argument("--optimize", choices=["grid", "optuna"], default=None, help="walk-forward parameter search")
+    p.add_argument("--folds", type=int, default=4)
+    p.add_argument("--trials", type=int, default=30, help="optuna trials per fold")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_backtest)
+
+
+def _fail(msg: str, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps({"error": msg}))
+    print(f"error: {msg}", file=sys.stderr)
+    return 2
+
+
+def _load(args: argparse.Namespace) -> tuple[list[Any], list[str]]:
+    from trading.backtest.data import load_csv, load_market
+
+    bars, notes = [], []
+    legs = [(args.symbol, args.data)] + ([(args.symbol2, args.data2)] if args.symbol2 else [])
+    for sym, path in legs:
+        if path:
+            bars.append(load_csv(path, sym))
+            notes.append(f"{sym}: {path}")
+        else:
+            b, note = load_market(sym, args.timeframe, args.limit)
+            bars.append(b)
+            notes.append(f"{sym}: {note}")
+    return bars, notes
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from trading.backtest.data import DataError
+    from trading.backtest.service import backtest, optimize
+
+    try:
+        bars, notes = _load(args)
+    except DataError as exc:
+        return _fail(str(exc), args.json)
+    params = dict(args.param)
+    try:
+        if args.optimize:
+            out = optimize(args.strategy, bars, args.timeframe, method=args.optimize, folds=args.folds,
+                           n_trials=args.trials, fixed=params or None, fee=args.fee, slippage=args.slippage)
+            out["data"] = notes
+            if args.json:
+                print(json.dumps(out, default=float))
+            else:
+                wf = out["walk_forward"]
+                print(f"walk-forward {wf['method']} on {args.symbol} ({args.strategy}), objective {wf['objective']}")
+                for f in wf["folds"]:
+                    print(f"  train {f['train']} test {f['test']} params {f['params']} "
+                          f"in-sample {f['in_sample'].get(wf['objective'])} "
+                          f"out-of-sample {f['out_of_sample'].get(wf['objective'])}")
+                print(f"out-of-sample (stitched): {wf['out_of_sample']}")
+                print(out["warning"])
+            return 0
+        _, out = backtest(args.strategy, bars, args.timeframe, params, args.mode, args.cash, args.fee,
+                          args.slippage, args.participation, args.breakers, args.chart)
+    except ValueError as exc:
+        return _fail(str(exc), args.json)
+    out["data"] = notes
+    if args.json:
+        out.pop("summary", None)
+        print(json.dumps(out, default=float))
+    else:
+        print(out["summary"])
+        for n in notes:
+            print(f"data: {n}")
+        if out.get("chart"):
+            print(f"chart: {out['chart']}")
+    return 0
