@@ -433,6 +433,10 @@ class CcxtExchange:
         rows = await self._ws(lambda: self._ex.watch_ohlcv(symbol, timeframe), symbol)
         return [self._candle(r) for r in rows]
 
+    async def reset_streams(self) -> None:
+        """Close every websocket connection; the next watch_* call reconnects, resubscribes and resnapshots."""
+        await self._ex.close_ws_clients()
+
     async def close(self) -> None:
         await self._ex.close()
 

@@ -31,6 +31,10 @@ class RateLimited(ExchangeUnavailable):
         self.retry_after_s = retry_after_s
 
 
+class SequenceGap(ExchangeUnavailable):
+    """A stream skipped updates (order book sequence/checksum mismatch): resubscribe and resnapshot."""
+
+
 class BadExchangeResponse(ExchangeUnavailable):
     """The venue answered something unparseable (malformed JSON, empty body)."""
 

@@ -87,6 +87,8 @@ def translate(exc: BaseException, exchange: str, *, symbols: list[str] | None = 
         return errors.AuthenticationFailed(msg, exchange=exchange)
     if isinstance(exc, ccxt.NotSupported):
         return errors.UnsupportedOperation(msg, exchange=exchange)
+    if isinstance(exc, ccxt.ChecksumError):
+        return errors.SequenceGap(msg, exchange=exchange)
     if isinstance(exc, ccxt.DDoSProtection):  # 429 and 418 (binance raises DDoSProtection for both)
         return errors.RateLimited(msg, exchange=exchange, retry_after_s=retry_after_s)
     if isinstance(exc, ccxt.BadResponse):
