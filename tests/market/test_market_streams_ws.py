@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections.abc import AsyncIterator
 
 import pytest
@@ -80,7 +81,7 @@ async def test_streams_publish_normalised_events(ex: CcxtExchange, fake_binance:
     assert all(e.payload["exchange"] == "binance" and e.payload["symbol"] == "BTC/USDT" for e in tickers)
     last_book = books[-1].payload
     assert last_book["bids"][0][0] < last_book["asks"][0][0]
-    assert all(b.payload["nonce"] < a.payload["nonce"] for b, a in zip(books, books[1:], strict=False))
+    assert all(b.payload["nonce"] < a.payload["nonce"] for b, a in itertools.pairwise(books))
     trade_ids = [e.id for e in trades]
     assert len(trade_ids) == len(set(trade_ids)), "no trade published twice"
     assert streamer.total("errors") == 0
