@@ -10,6 +10,7 @@ import json
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -22,7 +23,7 @@ from agent.analysis import analyze, extract_symbol, render_markdown
 from agent.llm.chat_model import build_chat_model
 from agent.llm.usage import DailyUsageLedger, Usage
 from agent.memory import ConversationStore
-from agent.runtime import AgentLoop, LoopResult, ToolRecord
+from agent.runtime import AgentLoop, LoopResult
 from core.audit import AuditLog
 from core.settings import Settings
 from tools.registry import all_tools, get_tool
@@ -107,6 +108,7 @@ class Desk:
         self._model = model
         self._loop: AgentLoop | None = None
         self._proposing_tools = {name for name, spec in all_tools().items() if spec.proposes_orders}
+        self._tool_names = set(all_tools())
 
     # -- capabilities --------------------------------------------------------------------------------------
     @property
@@ -244,11 +246,27 @@ class Desk:
                 "tools": [{"tool": u.tool, "args": u.args, "ok": u.ok} for u in uses],
             },
         )
-        self._audit_tools(result.records, user, source, session_id)
+        self._audit_tools(result, user, source, session_id)
         return answer
 
-    def _audit_tools(self, records: list[ToolRecord], user: str, source: str, session_id: str) -> None:
-        for rec in records:
+    def _audit_tools(self, result: LoopResult, user: str, source: str, session_id: str) -> None:
+        executed = Counter(rec.name for rec in result.records)
+        for attempt in result.attempted:
+            known = attempt["tool"] in self._tool_names
+            if attempt["valid"] and known and executed[attempt["tool"]] > 0:
+                executed[attempt["tool"]] -= 1
+                continue  # executed: recorded below with its outcome
+            self.audit.record(
+                "agent_tool_call",
+                user,
+                source=source,
+                outcome="refused",
+                tool=attempt["tool"],
+                args=attempt["args"],
+                session_id=session_id,
+                error="unknown tool" if not known else (attempt.get("error") or "not executed (budget or arguments)"),
+            )
+        for rec in result.records:
             self.audit.record(
                 "agent_tool_call",
                 user,

@@ -20,6 +20,7 @@ from langchain.agents.middleware.types import hook_config
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.tools import StructuredTool
+from pydantic import ConfigDict
 
 from agent.prompts import SYSTEM_PROMPT
 from tools.registry import ToolSpec
@@ -83,11 +84,16 @@ def as_langchain_tool(spec: ToolSpec) -> StructuredTool:
     def validation_error(exc: Exception) -> str:
         return _compact({"ok": False, "error": f"invalid arguments for {spec.name}: {exc}"[:600]})
 
+    # The schema the model sees forbids unknown fields, so nothing like `approved: true` is silently dropped:
+    # the model is told its argument was refused.
+    strict_args = type(
+        spec.args.__name__, (spec.args,), {"model_config": ConfigDict(**spec.args.model_config, extra="forbid")}
+    )
     return StructuredTool.from_function(
         func=run,
         name=spec.name,
         description=spec.description,
-        args_schema=spec.args,
+        args_schema=strict_args,
         handle_validation_error=validation_error,
         handle_tool_error=True,
     )
@@ -116,6 +122,8 @@ class LoopResult:
     completion_tokens: int
     llm_calls: int
     stopped_reason: str | None
+    # Every tool call the model asked for, valid or not (unknown tools, malformed arguments): the audit trail.
+    attempted: list[dict[str, Any]] = field(default_factory=list)
 
 
 class AgentLoop:
@@ -139,21 +147,35 @@ class AgentLoop:
         return RequestContext(time.monotonic() + self.max_seconds, self.max_tool_calls, on_event=on_event)
 
     def _config(self) -> dict[str, Any]:
-        return {"recursion_limit": 4 * self.max_tool_calls + 10}
+        return {"recursion_limit": 12 * (self.max_tool_calls + 2) + 20}
 
     @staticmethod
     def _summarise(messages: list[BaseMessage], ctx: RequestContext, start: int) -> LoopResult:
         prompt = completion = calls = 0
         text = ""
+        attempted: list[dict[str, Any]] = []
         for msg in messages[start:]:
             if isinstance(msg, AIMessage):
                 if msg.usage_metadata:
                     prompt += msg.usage_metadata.get("input_tokens", 0)
                     completion += msg.usage_metadata.get("output_tokens", 0)
                     calls += 1
+                attempted.extend({"tool": tc["name"], "args": tc["args"], "valid": True} for tc in msg.tool_calls)
+                attempted.extend(
+                    {
+                        "tool": tc.get("name"),
+                        "args": str(tc.get("args"))[:500],
+                        "valid": False,
+                        "error": tc.get("error"),
+                    }
+                    for tc in msg.invalid_tool_calls
+                )
                 if not msg.tool_calls and isinstance(msg.content, str):
                     text = msg.content
-        return LoopResult(text, ctx.records, prompt, completion, calls, ctx.stopped_reason)
+        stopped = ctx.stopped_reason
+        if stopped is None and len(attempted) > ctx.max_tool_calls:
+            stopped = "tool-call budget exhausted"
+        return LoopResult(text, ctx.records, prompt, completion, calls, stopped, attempted)
 
     def run(self, history: list[BaseMessage], question: str) -> LoopResult:
         ctx = self._context(None)

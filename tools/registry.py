@@ -31,6 +31,16 @@ class ToolSpec:
 
     def invoke(self, raw_args: dict[str, Any]) -> dict[str, Any]:
         """Validate and call. Returns {'ok': True, 'result': ...} or {'ok': False, 'error': ...}."""
+        if not isinstance(raw_args, dict):
+            return {"ok": False, "error": f"arguments for {self.name} must be a JSON object"}
+        # Unknown keys are refused, not ignored: a model must not be able to smuggle fields such as `approved`.
+        unknown = sorted(set(raw_args) - set(self.args.model_fields))
+        if unknown:
+            return {
+                "ok": False,
+                "error": f"unknown argument(s) for {self.name}: {', '.join(unknown)}; "
+                f"valid: {', '.join(self.args.model_fields)}",
+            }
         try:
             parsed = self.args.model_validate(raw_args)
         except ValidationError as exc:

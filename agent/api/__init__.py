@@ -2,5 +2,6 @@
 
 ROUTER_MODULES: list[str] = [
     "agent.api.core_routes",
+    "agent.api.forecast",
     "agent.api.backtest",
 ]

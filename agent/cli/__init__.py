@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 COMMAND_MODULES: list[str] = [
     "agent.cli.service",
+    "agent.cli.forecast",
     "agent.cli.backtest",
 ]
 
