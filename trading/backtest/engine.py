@@ -132,14 +132,14 @@ def _finish(
     rejections: list[dict[str, Any]] | None = None, halted: int | None = None,
 ) -> BacktestResult:
     symbols = [b.symbol or f"asset{i}" for i, b in enumerate(data)]
-    _, closes, _ = _columns(data)
+    opens, closes, _ = _columns(data)
     equity, _, pos = equity_curve(fills, closes, config.initial_cash)
     trades = closed_trades(fills, symbols)
     ts = data[0].timestamp_ms
     bar_ms = int(np.median(np.diff(ts))) if len(ts) > 1 else None
     ppy = strategy.periods_per_year
     metrics = compute_metrics(equity, pos, closes, fills, trades, ppy, bar_ms)
-    bh_eq = buy_and_hold_equity(closes, config.initial_cash, config.fill.fee)
+    bh_eq = buy_and_hold_equity(closes, config.initial_cash, config.fill.fee, opens)
     bh: dict[str, Any] = dict(equity_metrics(bh_eq, ppy)) | {"final_equity": float(bh_eq[-1])}
     desc = strategy.describe()
     desc.pop("param_specs", None)

@@ -106,16 +106,26 @@ def compute_metrics(
     return out
 
 
-def buy_and_hold_equity(closes: FloatArray, initial_cash: float, fee: float) -> FloatArray:
-    """Equal-weight buy at the first close, hold to the end (one entry fee)."""
+def buy_and_hold_equity(
+    closes: FloatArray, initial_cash: float, fee: float, opens: FloatArray | None = None
+) -> FloatArray:
+    """Equal weight, bought like the strategy would: decided at the first close, filled at the next open with the
+    fee, then held. Equity is the initial cash at bar 0."""
     c = closes.reshape(closes.shape[0], -1)
+    o = c if opens is None else opens.reshape(c.shape)
     k = c.shape[1]
-    qty = (initial_cash / k) / (c[0] * (1.0 + fee))
-    return np.asarray(c @ qty, dtype=np.float64)
+    if c.shape[0] < 2:
+        return np.full(c.shape[0], float(initial_cash))
+    qty = (initial_cash / k) / (o[1] * (1.0 + fee))
+    eq = np.asarray(c @ qty, dtype=np.float64)
+    eq[0] = initial_cash
+    return eq
 
 
-def buy_and_hold(closes: FloatArray, initial_cash: float, fee: float, ppy: float) -> dict[str, Any]:
-    equity = buy_and_hold_equity(closes, initial_cash, fee)
+def buy_and_hold(
+    closes: FloatArray, initial_cash: float, fee: float, ppy: float, opens: FloatArray | None = None
+) -> dict[str, Any]:
+    equity = buy_and_hold_equity(closes, initial_cash, fee, opens)
     m: dict[str, Any] = dict(equity_metrics(equity, ppy))
     m["final_equity"] = float(equity[-1])
     return m
