@@ -125,3 +125,47 @@ def get_candles(args: CandlesArgs) -> dict[str, Any]:
         "candles": [[_iso(c.timestamp_ms), _sig(c.open), _sig(c.high), _sig(c.low), _sig(c.close),
                      _sig(c.volume, 6)] for c in candles],
     }
+
+
+class CompareArgs(BaseModel):
+    symbol: str = Field(min_length=3, max_length=30, description="Market symbol, e.g. BTC/USDT")
+    side: str = Field(default="buy", pattern="^(buy|sell)$")
+    amount: float | None = Field(default=None, gt=0, le=1e9, description="Size in base units (default: top size)")
+    exchanges: list[str] | None = Field(default=None, max_length=10, description="Venues; default: configured")
+
+    @field_validator("symbol")
+    @classmethod
+    def _symbol(cls, v: str) -> str:
+        return _norm_symbol(v)
+
+
+@tool(name="compare_venues",
+      description="Compare venues for one market: consolidated best bid/ask and the all-in cost (price + taker "
+                  "fee + slippage) of a trade on each venue, cheapest first, with a suggested split.",
+      args=CompareArgs)
+def compare_venues_tool(args: CompareArgs) -> dict[str, Any]:
+    from trading.market_data.aggregate import compare_venues
+    from trading.types import Side
+
+    side = Side(args.side)
+    try:
+        cmp = compare_venues(args.symbol, args.exchanges, side=side, amount=args.amount)
+    except (ExchangeError, ValueError) as exc:
+        raise ToolError(str(exc)) from exc
+    if cmp.quote is None:
+        raise ToolError(f"no venue answered for {args.symbol}: {cmp.errors}")
+    q = cmp.quote
+    return {
+        "symbol": cmp.symbol, "side": side.value,
+        "best_bid": {"exchange": q.best_bid.exchange, "price": _sig(q.best_bid.bid)} if q.best_bid else None,
+        "best_ask": {"exchange": q.best_ask.exchange, "price": _sig(q.best_ask.ask)} if q.best_ask else None,
+        "crossed_after_fees": q.crossed,
+        "ranking": [{"exchange": c.exchange, "avg_price": _sig(c.avg_price), "fee": _sig(c.fee, 6),
+                     "total": _sig(c.total, 10), "effective_price": _sig(c.effective_price),
+                     "slippage_bps": None if c.slippage_bps is None else round(c.slippage_bps, 2),
+                     "filled": _sig(c.filled, 8), "complete": c.complete, "taker_fee": cmp.fees.get(c.exchange),
+                     "simulated": cmp.simulated.get(c.exchange, False)} for c in cmp.ranking],
+        "split": {k: _sig(v, 8) for k, v in cmp.split.items()},
+        "errors": cmp.errors,
+        "simulated": any(cmp.simulated.values()),
+    }

@@ -76,3 +76,17 @@ def test_order_book_and_candles_tools(market_env: FakeBinance) -> None:
     assert candles["ok"] and candles["result"]["count"] == 4
     bad = get_tool("get_candles").invoke({"symbol": "BTC/USDT", "timeframe": "7m"})
     assert not bad["ok"] and "timeframe" in bad["error"]
+
+
+def test_compare_venues_tool_flags_simulated_venue(market_env: FakeBinance) -> None:
+    # kraken's API is not at the fake's URL: it cannot be reached and falls back to simulated data
+    out = get_tool("compare_venues").invoke({"symbol": "BTC/USDT", "side": "buy", "amount": 0.1,
+                                            "exchanges": ["binance", "kraken"]})
+    assert out["ok"], out
+    res = out["result"]
+    by_venue = {r["exchange"]: r for r in res["ranking"]}
+    assert set(by_venue) == {"binance", "kraken"}
+    assert by_venue["binance"]["simulated"] is False and by_venue["kraken"]["simulated"] is True
+    assert res["simulated"] is True
+    assert by_venue["binance"]["taker_fee"] == pytest.approx(0.001)
+    assert by_venue["kraken"]["taker_fee"] == pytest.approx(0.0026)
