@@ -251,32 +251,39 @@ class Desk:
 
     def _audit_tools(self, result: LoopResult, user: str, source: str, session_id: str) -> None:
         executed = Counter(rec.name for rec in result.records)
+        entries = []
         for attempt in result.attempted:
             known = attempt["tool"] in self._tool_names
             if attempt["valid"] and known and executed[attempt["tool"]] > 0:
                 executed[attempt["tool"]] -= 1
                 continue  # executed: recorded below with its outcome
-            self.audit.record(
-                "agent_tool_call",
-                user,
-                source=source,
-                outcome="refused",
-                tool=attempt["tool"],
-                args=attempt["args"],
-                session_id=session_id,
-                error="unknown tool" if not known else (attempt.get("error") or "not executed (budget or arguments)"),
+            error = "unknown tool" if not known else (attempt.get("error") or "not executed (budget or arguments)")
+            entries.append(
+                AuditLog.entry(
+                    "agent_tool_call",
+                    user,
+                    source=source,
+                    outcome="refused",
+                    tool=attempt["tool"],
+                    args=attempt["args"],
+                    session_id=session_id,
+                    error=error,
+                )
             )
         for rec in result.records:
-            self.audit.record(
-                "agent_tool_call",
-                user,
-                source=source,
-                outcome="ok" if rec.ok else "error",
-                tool=rec.name,
-                args=rec.args,
-                session_id=session_id,
-                error=None if rec.ok else str(rec.result)[:500],
+            entries.append(
+                AuditLog.entry(
+                    "agent_tool_call",
+                    user,
+                    source=source,
+                    outcome="ok" if rec.ok else "error",
+                    tool=rec.name,
+                    args=rec.args,
+                    session_id=session_id,
+                    error=None if rec.ok else str(rec.result)[:500],
+                )
             )
+        self.audit.record_many(entries)
 
     def ask(
         self, question: str, *, session_id: str | None = None, user: str = "anonymous", source: str = "api"

@@ -30,17 +30,24 @@ class AuditLog:
         self.col.create_index([("at", ASCENDING)])
         self.col.create_index([("action", ASCENDING)])
 
+    @staticmethod
+    def entry(action: str, actor: str, *, source: str, outcome: str = "ok", **details: Any) -> dict[str, Any]:
+        return {
+            "at": utcnow(),
+            "action": action,
+            "actor": actor,
+            "source": source,
+            "outcome": outcome,
+            "details": _scrub(details),
+        }
+
     def record(self, action: str, actor: str, *, source: str, outcome: str = "ok", **details: Any) -> None:
-        self.col.insert_one(
-            {
-                "at": utcnow(),
-                "action": action,
-                "actor": actor,
-                "source": source,
-                "outcome": outcome,
-                "details": _scrub(details),
-            }
-        )
+        self.col.insert_one(self.entry(action, actor, source=source, outcome=outcome, **details))
+
+    def record_many(self, entries: list[dict[str, Any]]) -> None:
+        """Several entries in one round trip (built with `entry`)."""
+        if entries:
+            self.col.insert_many(entries, ordered=True)
 
     def find(self, action: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
         query = {"action": action} if action else {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,10 +41,17 @@ class Usage:
 
 
 class DailyUsageLedger:
-    """One document per UTC day in `llm_usage`, incremented atomically."""
+    """One document per UTC day in `llm_usage`, incremented atomically.
+
+    The day's total is remembered from the last write for a few seconds so that the budget check before each
+    request does not cost a database round trip; other replicas' spend is picked up on the next refresh.
+    """
+
+    REFRESH_S = 5.0
 
     def __init__(self, db: Database[dict[str, Any]]) -> None:
         self.col = db["llm_usage"]
+        self._known: tuple[str, int, float] | None = None  # (day, tokens, monotonic time read)
 
     @staticmethod
     def _day() -> str:
@@ -63,8 +71,18 @@ class DailyUsageLedger:
             upsert=True,
             return_document=ReturnDocument.AFTER,
         )
-        return dict(doc or {})
+        out = dict(doc or {})
+        self._known = (self._day(), _tokens(out), time.monotonic())
+        return out
 
     def today_tokens(self) -> int:
-        doc = self.col.find_one({"_id": self._day()}) or {}
-        return int(doc.get("prompt_tokens", 0)) + int(doc.get("completion_tokens", 0))
+        day = self._day()
+        if self._known and self._known[0] == day and time.monotonic() - self._known[2] < self.REFRESH_S:
+            return self._known[1]
+        tokens = _tokens(self.col.find_one({"_id": day}) or {})
+        self._known = (day, tokens, time.monotonic())
+        return tokens
+
+
+def _tokens(doc: dict[str, Any]) -> int:
+    return int(doc.get("prompt_tokens", 0)) + int(doc.get("completion_tokens", 0))
