@@ -9,6 +9,7 @@ import importlib
 
 TOOL_MODULES: list[str] = [
     "tools.market",
+    "tools.forecast",
     "tools.backtest",
 ]
 

@@ -39,7 +39,7 @@ def synthetic_candles(
 def tiny_config(**changes: object) -> LSTMConfig:
     base = dict(
         window=16, horizon=4, layers=1, units=8, dropout=0.1, epochs=3, patience=2, batch_size=64,
-        folds=2, test_size=150, progress=False, seed=7,
+        folds=2, test_size=150, progress=False, seed=7, jit_compile=False,
     )
     base.update(changes)
     return LSTMConfig(**base)  # type: ignore[arg-type]

@@ -29,7 +29,7 @@ def test_default_network_is_four_lstm_layers_of_fifty_with_dropout() -> None:
 
 
 def test_save_load_round_trip_gives_identical_forecasts(tmp_path: Path) -> None:
-    cfg = tiny_config(features=("volume", "range"))
+    cfg = tiny_config(features=("volume", "range"), jit_compile=True)  # the production (XLA) inference path
     prep = prepare(synthetic_candles(700), cfg)
     engine, info = fit(prep, cfg, 0, 600)
     assert info.epochs_run >= 1 and info.n_train > 0
@@ -79,8 +79,8 @@ def test_walk_forward_beats_random_walk_on_predictable_returns() -> None:
 
 
 def test_walk_forward_does_not_invent_skill_on_a_random_walk() -> None:
-    cfg = tiny_config(horizon=2, folds=2, test_size=200)
-    prep = prepare(synthetic_candles(1_200, seed=22), cfg)
+    cfg = tiny_config(horizon=2, folds=2, test_size=200, epochs=2)
+    prep = prepare(synthetic_candles(1_000, seed=22), cfg)
     report = walk_forward(prep, cfg)
     s = report.step(1)
     assert s.rmse_ratio_rw > 0.97
