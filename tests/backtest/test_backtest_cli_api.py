@@ -62,3 +62,28 @@ def test_backtest_tool_returns_compact_metrics(monkeypatch: pytest.MonkeyPatch) 
     assert sig is not None
     r = sig.invoke({"strategy": "trend", "symbols": ["BTC/USDT"], "params": {"fast": 10, "slow": 40}})
     assert r["ok"] and r["result"]["target"][0] in (0.0, 1.0)
+
+
+def test_http_post_backtests_needs_read_scope_and_validates(mongo_db: Any) -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from agent.api.auth import ApiKeyStore
+    from agent.api.backtest import router
+
+    app = FastAPI()
+    app.include_router(router)
+    app.state.api_keys = ApiKeyStore(mongo_db)
+    key, _ = app.state.api_keys.create("reader", "read")
+    client = TestClient(app)
+    b = wave_bars(800)
+    candles = [[int(t), o, h, lo, c, v] for t, o, h, lo, c, v in
+               zip(b.timestamp_ms, b.open, b.high, b.low, b.close, b.volume, strict=True)]
+    body = {"strategy": "trend", "symbols": ["BTC/USDT"], "params": {"fast": 10, "slow": 40}, "candles": [candles]}
+    assert client.post("/v1/backtests", json=body).status_code == 401
+    r = client.post("/v1/backtests", json=body, headers={"Authorization": f"Bearer {key}"})
+    assert r.status_code == 200, r.text
+    assert r.json()["buy_and_hold"]["total_return"] is not None
+    bad = client.post("/v1/backtests", json={**body, "params": {"fast": 50, "slow": 10}},
+                      headers={"Authorization": f"Bearer {key}"})
+    assert bad.status_code == 422 and "fast" in bad.json()["detail"]
