@@ -11,6 +11,7 @@ TOOL_MODULES: list[str] = [
     "tools.market",
     "tools.forecast",
     "tools.backtest",
+    "tools.options",
 ]
 
 

@@ -4,4 +4,5 @@ ROUTER_MODULES: list[str] = [
     "agent.api.core_routes",
     "agent.api.forecast",
     "agent.api.backtest",
+    "agent.api.options",
 ]

@@ -11,6 +11,7 @@ COMMAND_MODULES: list[str] = [
     "agent.cli.service",
     "agent.cli.forecast",
     "agent.cli.backtest",
+    "agent.cli.options",
 ]
 
 
