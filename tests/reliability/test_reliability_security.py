@@ -39,7 +39,9 @@ def test_every_route_is_scoped_or_deliberately_public(make_client: Any) -> None:
     in PUBLIC_ROUTES with a reason."""
     client, _ = make_client()
     app = client.app
-    unscoped = sorted({f"{r.method} {r.path}" for r in walk_routes(app) if not r.scopes and r.path not in PUBLIC_ROUTES})
+    unscoped = sorted(
+        {f"{r.method} {r.path}" for r in walk_routes(app) if not r.scopes and r.path not in PUBLIC_ROUTES}
+    )
     plain = sorted(
         r.path for r in app.routes if isinstance(r, Route) and r.path not in PUBLIC_ROUTES and "endpoint" in vars(r)
         and r.__class__ is Route
@@ -113,7 +115,8 @@ def test_request_size_limit_with_and_without_content_length(make_client: Any, fa
 
     declared = client.post("/v1/ask", content=big, headers={**auth(key), "Content-Type": "application/json"})
     streamed = client.post("/v1/ask", content=chunks(), headers={**auth(key), "Content-Type": "application/json"})
-    slack = client.post("/slack/events", content=b"text=" + b"a" * 30_000, headers=slack_headers("text=" + "a" * 30_000))
+    form = "text=" + "a" * 30_000
+    slack = client.post("/slack/events", content=form.encode(), headers=slack_headers(form))
     for resp in (declared, slack):
         assert resp.status_code == 413, resp.text[:200]
         assert "too large" in resp.json()["detail"]
