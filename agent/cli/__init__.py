@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -11,6 +12,7 @@ COMMAND_MODULES: list[str] = [
     "agent.cli.service",
     "agent.cli.forecast",
     "agent.cli.backtest",
+    "agent.cli.data",
     "agent.cli.options",
 ]
 
@@ -28,6 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Offline by default: embeddings load from the installed package, never from a hub; TensorFlow stays quiet.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)

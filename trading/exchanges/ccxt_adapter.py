@@ -231,6 +231,12 @@ class CcxtExchange:
         return sorted(self._markets)
 
     # ------------------------------------------------------------------ public data
+    async def fetch_time(self) -> int:
+        """The venue's clock in ms (local clock when the venue has no time endpoint)."""
+        if not self._ex.has.get("fetchTime"):
+            return int(time.time() * 1000)
+        return int(await self._call(lambda: self._ex.fetch_time()))
+
     def _ticker(self, t: dict[str, Any], symbol: str) -> Ticker:
         bid, ask = _f(t.get("bid")), _f(t.get("ask"))
         last = _f(t.get("last")) or _f(t.get("close"))

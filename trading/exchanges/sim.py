@@ -222,6 +222,9 @@ class SimExchange:
     def now_ms(self) -> int:
         return int(self._clock())
 
+    async def fetch_time(self) -> int:
+        return self.now_ms()
+
     def _path(self, symbol: str) -> _Path:
         self.market(symbol)
         path = self._paths.get(symbol)
