@@ -203,8 +203,9 @@ class Desk:
             answer = Answer(answer=text, mode="deterministic", narrative=False, session_id=session_id, notes=[note])
         else:
             answer = self.analyze(symbol, session_id=session_id, user=user, source=source, narrative=False)
-            answer.notes = [note]
-            answer.answer = f"{answer.answer}\n\n_{note}_"
+            if note not in answer.notes:
+                answer.notes.append(note)
+                answer.answer = f"{answer.answer}\n\n_{note}_"
             return answer
         self.memory.append(
             session_id, question, answer.answer, {"mode": "deterministic", "user": user, "source": source}
