@@ -3,13 +3,14 @@ worker thread); every result says whether the data is simulated."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
 from tools.registry import ToolError, tool
-from trading.exchanges import ExchangeError, MarketSource, get_market_source
+from trading.exchanges import ExchangeError, ExchangeUnavailable, MarketSource, get_market_source
 from trading.exchanges.base import TIMEFRAME_MS
 
 
@@ -33,9 +34,13 @@ class TickerArgs(BaseModel):
 
 
 def _source(exchange: str | None) -> MarketSource:
+    return get_market_source(None, exchange.strip().lower() if exchange else None)
+
+
+def _as_tool(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     try:
-        return get_market_source(None, exchange.strip().lower() if exchange else None)
-    except ExchangeError as exc:
+        return fn()
+    except (ExchangeError, ValueError) as exc:
         raise ToolError(str(exc)) from exc
 
 
@@ -57,11 +62,13 @@ def _sig(x: float | None, digits: int = 8) -> float | None:
 @tool(name="get_ticker", description="Latest price of one market: last, bid, ask, 24h change % and volume.",
       args=TickerArgs)
 def get_ticker(args: TickerArgs) -> dict[str, Any]:
-    source = _source(args.exchange)
-    try:
-        t = source.fetch_ticker(args.symbol)
-    except ExchangeError as exc:
-        raise ToolError(str(exc)) from exc
+    return _as_tool(lambda: ticker_view(args.symbol, args.exchange))
+
+
+def ticker_view(symbol: str, exchange: str | None = None) -> dict[str, Any]:
+    """Compact ticker (raises ExchangeError: the HTTP layer maps classes to status codes)."""
+    source = _source(exchange)
+    t = source.fetch_ticker(symbol)
     return {
         **_meta(source), "symbol": t.symbol, "last": _sig(t.last), "bid": _sig(t.bid), "ask": _sig(t.ask),
         "change_pct_24h": None if t.change_pct_24h is None else round(t.change_pct_24h, 3),
@@ -77,19 +84,20 @@ class OrderBookArgs(TickerArgs):
 @tool(name="get_order_book", description="Top of the order book: bids/asks [price, amount], spread, mid.",
       args=OrderBookArgs)
 def get_order_book(args: OrderBookArgs) -> dict[str, Any]:
-    source = _source(args.exchange)
-    try:
-        book = source.fetch_order_book(args.symbol, args.depth)
-    except ExchangeError as exc:
-        raise ToolError(str(exc)) from exc
+    return _as_tool(lambda: order_book_view(args.symbol, args.exchange, args.depth))
+
+
+def order_book_view(symbol: str, exchange: str | None = None, depth: int = 10) -> dict[str, Any]:
+    source = _source(exchange)
+    book = source.fetch_order_book(symbol, depth)
     spread = (book.best_ask - book.best_bid) if book.best_ask and book.best_bid else None
     mid = book.mid
     return {
         **_meta(source), "symbol": book.symbol, "timestamp": _iso(book.timestamp_ms),
         "mid": _sig(mid), "spread": _sig(spread),
         "spread_bps": round(spread / mid * 1e4, 3) if spread is not None and mid else None,
-        "bids": [[_sig(lv.price), _sig(lv.amount, 6)] for lv in book.bids[: args.depth]],
-        "asks": [[_sig(lv.price), _sig(lv.amount, 6)] for lv in book.asks[: args.depth]],
+        "bids": [[_sig(lv.price), _sig(lv.amount, 6)] for lv in book.bids[:depth]],
+        "asks": [[_sig(lv.price), _sig(lv.amount, 6)] for lv in book.asks[:depth]],
     }
 
 
@@ -108,16 +116,18 @@ class CandlesArgs(TickerArgs):
 @tool(name="get_candles", description="Recent OHLCV candles (oldest first) with a short summary.",
       args=CandlesArgs)
 def get_candles(args: CandlesArgs) -> dict[str, Any]:
-    source = _source(args.exchange)
-    try:
-        candles = source.fetch_ohlcv(args.symbol, args.timeframe, None, args.limit)
-    except ExchangeError as exc:
-        raise ToolError(str(exc)) from exc
+    return _as_tool(lambda: candles_view(args.symbol, args.exchange, args.timeframe, args.limit))
+
+
+def candles_view(symbol: str, exchange: str | None = None, timeframe: str = "1h", limit: int = 48
+                 ) -> dict[str, Any]:
+    source = _source(exchange)
+    candles = source.fetch_ohlcv(symbol, timeframe, None, limit)
     if not candles:
-        raise ToolError(f"no candles for {args.symbol} {args.timeframe} on {source.exchange_id}")
+        raise ValueError(f"no candles for {symbol} {timeframe} on {source.exchange_id}")
     first, last = candles[0], candles[-1]
     return {
-        **_meta(source), "symbol": args.symbol, "timeframe": args.timeframe, "count": len(candles),
+        **_meta(source), "symbol": symbol, "timeframe": timeframe, "count": len(candles),
         "from": _iso(first.timestamp_ms), "to": _iso(last.timestamp_ms),
         "change_pct": round((last.close / first.open - 1) * 100, 3) if first.open else None,
         "high": _sig(max(c.high for c in candles)), "low": _sig(min(c.low for c in candles)),
@@ -144,16 +154,21 @@ class CompareArgs(BaseModel):
                   "fee + slippage) of a trade on each venue, cheapest first, with a suggested split.",
       args=CompareArgs)
 def compare_venues_tool(args: CompareArgs) -> dict[str, Any]:
+    return _as_tool(lambda: compare_view(args.symbol, args.side, args.amount, args.exchanges))
+
+
+def compare_view(symbol: str, side_name: str = "buy", amount: float | None = None,
+                 exchanges: list[str] | None = None) -> dict[str, Any]:
     from trading.market_data.aggregate import compare_venues
     from trading.types import Side
 
-    side = Side(args.side)
-    try:
-        cmp = compare_venues(args.symbol, args.exchanges, side=side, amount=args.amount)
-    except (ExchangeError, ValueError) as exc:
-        raise ToolError(str(exc)) from exc
+    side = Side(side_name)
+    cmp = compare_venues(symbol, exchanges, side=side, amount=amount)
     if cmp.quote is None:
-        raise ToolError(f"no venue answered for {args.symbol}: {cmp.errors}")
+        failures = list(cmp.failures.values())
+        if failures and all(isinstance(f, ExchangeError) and not f.retryable for f in failures):
+            raise failures[0]  # e.g. an unknown symbol everywhere: the first venue's message lists nearby ones
+        raise ExchangeUnavailable(f"no venue answered for {symbol}: {cmp.errors}")
     q = cmp.quote
     return {
         "symbol": cmp.symbol, "side": side.value,

@@ -4,5 +4,6 @@ ROUTER_MODULES: list[str] = [
     "agent.api.core_routes",
     "agent.api.forecast",
     "agent.api.backtest",
+    "agent.api.market",
     "agent.api.options",
 ]

@@ -184,10 +184,11 @@ class VenueComparison:
     fees: dict[str, float]
     errors: dict[str, str] = field(default_factory=dict)
     simulated: dict[str, bool] = field(default_factory=dict)
+    failures: dict[str, BaseException] = field(default_factory=dict)  # the exceptions behind `errors`
 
 
 async def _books(sources: Mapping[str, MarketSource], symbol: str, depth: int
-                 ) -> tuple[list[OrderBook], dict[str, float], dict[str, str]]:
+                 ) -> tuple[list[OrderBook], dict[str, float], dict[str, BaseException]]:
     async def one(name: str, source: MarketSource) -> tuple[OrderBook, float]:
         await source.adapter.load_markets()
         fee = source.adapter.market(symbol).taker_fee
@@ -197,10 +198,10 @@ async def _books(sources: Mapping[str, MarketSource], symbol: str, depth: int
     results = await asyncio.gather(*(one(n, sources[n]) for n in names), return_exceptions=True)
     books: list[OrderBook] = []
     fees: dict[str, float] = {}
-    errs: dict[str, str] = {}
+    errs: dict[str, BaseException] = {}
     for name, res in zip(names, results, strict=True):
         if isinstance(res, BaseException):
-            errs[name] = str(res) if isinstance(res, ExchangeError) else f"{type(res).__name__}: {res}"
+            errs[name] = res
         else:
             book, fee = res
             books.append(book)
@@ -224,18 +225,20 @@ def compare_venues(symbol: str, exchanges: Sequence[str] | None = None, *, side:
                 settings = get_settings()
             exchanges = list(getattr(settings, "exchanges", ["binance"]))
         sources = {}
-        errs: dict[str, str] = {}
+        failures: dict[str, BaseException] = {}
         for name in exchanges:
             try:
                 sources[name] = get_market_source(settings, name)
             except ExchangeError as exc:
-                errs[name] = str(exc)
+                failures[name] = exc
     else:
-        errs = {}
-    books, fees, fetch_errs = background.run(_books(sources, symbol, depth), timeout=120)
-    errs.update(fetch_errs)
+        failures = {}
+    books, fees, fetch_failures = background.run(_books(sources, symbol, depth), timeout=120)
+    failures.update(fetch_failures)
+    errs = {name: str(exc) if isinstance(exc, ExchangeError) else f"{type(exc).__name__}: {exc}"
+            for name, exc in failures.items()}
     if not books:
-        return VenueComparison(symbol, None, [], {}, fees, errs, {})
+        return VenueComparison(symbol, None, [], {}, fees, errs, {}, failures)
     size = amount if amount is not None else min(
         (lv.amount for b in books for lv in ((b.asks if side is Side.BUY else b.bids)[:1])), default=1.0)
     return VenueComparison(
@@ -243,4 +246,5 @@ def compare_venues(symbol: str, exchanges: Sequence[str] | None = None, *, side:
         split=best_split(books, fees, side, size), fees=fees, errors=errs,
         simulated={b.exchange: b.simulated or sources[b.exchange].simulated for b in books
                    if b.exchange in sources},
+        failures=failures,
     )
