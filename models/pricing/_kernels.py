@@ -414,14 +414,16 @@ def iv_kernel(
         ex2 = math.exp(0.5 * x)
         emx2 = 1.0 / ex2
         intrinsic = c * (ex2 - emx2)
+        # rounding of the normalised intrinsic value (a few ulps of exp(+-x/2))
+        tol = 2e-15 * (ex2 + emx2) if intrinsic > 0.0 else 0.0
         if intrinsic > 0.0:
             beta = beta - intrinsic
         bmax = emx2 if x > 0.0 else ex2
-        if beta < 0.0:
+        if beta < -tol:
             vol[i] = math.nan
             code[i] = IV_BELOW_INTRINSIC
             continue
-        if beta == 0.0:
+        if beta <= tol:
             vol[i] = math.nan
             code[i] = IV_NO_TIME_VALUE
             continue

@@ -144,11 +144,12 @@ def _iv_numpy(
         x = np.log(fwd / k)
         ex2 = np.exp(0.5 * x)
         intrinsic = cp * (ex2 - 1.0 / ex2)
+        tol = np.where(intrinsic > 0, 2e-15 * (ex2 + 1.0 / ex2), 0.0)
         beta = np.where(intrinsic > 0, beta - intrinsic, beta)
         bmax = np.exp(-0.5 * np.abs(x))
     code[beta >= bmax] = IVCode.ABOVE_MAX
-    code[beta == 0] = IVCode.NO_TIME_VALUE
-    code[beta < 0] = IVCode.BELOW_INTRINSIC
+    code[np.abs(beta) <= tol] = IVCode.NO_TIME_VALUE
+    code[beta < -tol] = IVCode.BELOW_INTRINSIC
     code[~valid] = IVCode.BAD_INPUT
     ok = code == IVCode.OK
     vol = np.full(price.shape, np.nan)
