@@ -107,3 +107,19 @@ async def test_packed_entry_acked_only_when_all_events_are(redis_url: str, prefi
         assert await bus.pending_count("t", "g") == 0
     finally:
         await bus.close()
+
+
+async def test_read_entries_fast_path(redis_url: str, prefix: str) -> None:
+    bus = RedisStreamsBus(redis_url, prefix=prefix, pack_size=50, block_ms=50)
+    try:
+        await bus.ensure_group("t", "g")
+        await bus.publish_many(_events(120, topic="t"))
+        entries = await bus.read_entries("t", "g", "c", count=10)
+        assert [len(events) for _, events in entries] == [50, 50, 20]
+        assert [e.payload["i"] for _, events in entries for e in events] == list(range(120))
+        assert entries[0][1][0].key == "binance:BTC/USDT" and entries[0][1][0].id == "ev-0"
+        assert await bus.pending_count("t", "g") == 3
+        await bus.ack_entries("t", "g", [entry_id for entry_id, _ in entries])
+        assert await bus.pending_count("t", "g") == 0
+    finally:
+        await bus.close()
