@@ -76,13 +76,15 @@ def run_forecast(
     root: Path | None = None,
     chart_path: Path | None = None,
     store: bool = True,
+    pair: pd.DataFrame | None = None,
+    pair_path: str | None = None,
 ) -> dict[str, Any]:
     """Load the newest good model, forecast from the latest candles, optionally write a PNG chart, store it.
 
     Raises models.lstm.data.DataError / models.lstm.service.ForecastError with readable messages."""
     from models.lstm.charts import forecast_chart_png
     from models.lstm.registry import ModelRegistry
-    from models.lstm.service import ForecastStore, load_engine, make_forecast
+    from models.lstm.service import ForecastError, ForecastStore, load_engine, make_forecast
 
     database = db if db is not None else _db()
     registry = ModelRegistry(database, root or models_root())
@@ -91,7 +93,12 @@ def run_forecast(
         source: dict[str, Any] = {"source": "request", "simulated": False, "n_candles": len(candles)}
     else:
         candles, source = load_candles(symbol, timeframe, data_path=data_path)
-    result = make_forecast(engine, record, candles, horizon=horizon)
+    if pair is None and "pair" in engine.config.features:
+        pair_symbol = record.metadata.get("pair_symbol")
+        if not pair_path and not pair_symbol:
+            raise ForecastError("this model uses a second symbol's returns; give that symbol's candles")
+        pair, _ = load_candles(str(pair_symbol or ""), timeframe, data_path=pair_path)
+    result = make_forecast(engine, record, candles, horizon=horizon, pair=pair)
     result["data"] = source
     if source.get("simulated"):
         result["verdict"] += " The candles are SIMULATED (no real venue answered)."

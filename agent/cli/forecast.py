@@ -65,6 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     fc.add_argument("--timeframe", type=_timeframe, default="1h")
     fc.add_argument("--horizon", type=int, default=24, help="steps ahead (at most the model's horizon)")
     fc.add_argument("--data", default=None, help="CSV of recent candles; default: the market source")
+    fc.add_argument("--pair-data", default=None, help="CSV of the second symbol's candles (models using 'pair')")
     fc.add_argument("--chart", type=Path, default=None, help="write a PNG chart here")
     fc.add_argument("--json", action="store_true", help="print one JSON object")
     fc.set_defaults(func=cmd_forecast)
@@ -155,7 +156,12 @@ def cmd_forecast(args: argparse.Namespace) -> int:
 
     try:
         result = run_forecast(
-            args.symbol, args.timeframe, args.horizon, data_path=args.data, chart_path=args.chart
+            args.symbol,
+            args.timeframe,
+            args.horizon,
+            data_path=args.data,
+            chart_path=args.chart,
+            pair_path=args.pair_data,
         )
     except (DataError, ForecastError) as exc:
         return _err(args, str(exc))

@@ -136,3 +136,20 @@ def test_http_forecasts_and_predictions(trained: Path) -> None:
     assert set(preds) == set(get_settings().symbols)
     assert preds["BTC/USDT"]["model"].startswith("BTC-USDT:1h") and preds["ETH/USDT"] is None
     assert client.get("/predictions?timeframe=7h", headers=auth).status_code == 422
+
+
+def test_cli_pair_feature_needs_and_uses_the_second_symbol(
+    isolated_settings: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    btc, eth = tmp_path / "btc.csv", tmp_path / "eth.csv"
+    synthetic_candles(600, seed=61).to_csv(btc, index=False)
+    synthetic_candles(600, seed=62).to_csv(eth, index=False)
+    tiny = [*TINY[:-1], "pair"]
+    rc = main(["train", "--symbol", "BTC/USDT", "--data", str(btc), "--pair-symbol", "ETH/USDT", "--pair-data",
+               str(eth), "--json", *tiny])
+    out = _json_out(capsys)
+    assert rc == 0, out
+    rc = main(["forecast", "--symbol", "BTC/USDT", "--horizon", "2", "--data", str(btc), "--pair-data", str(eth),
+               "--json"])
+    out = _json_out(capsys)
+    assert rc == 0 and out["ok"] and len(out["path"]) == 2
