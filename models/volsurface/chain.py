@@ -21,7 +21,7 @@ YEAR_MS = 365.0 * 86_400_000.0
 # Deribit reports 500 % as the ask IV of an order it cannot invert; treat it as no quote.
 IV_CAP = 4.99
 
-REQUIRED_COLUMNS = ("option_type", "strike", "expiry_ts_ms", "underlying_price", "bid_iv", "ask_iv", "mark_iv")
+REQUIRED_COLUMNS = ("snapshot_ts_ms", "option_type", "strike", "expiry_ts_ms", "underlying_price", "bid_iv", "ask_iv", "mark_iv")
 
 
 @dataclass
@@ -93,13 +93,21 @@ def _clean_iv(v: FloatArray) -> FloatArray:
 
 def load_deribit_csv(path: str | Path) -> OptionChain:
     """Read the flat Deribit chain CSV (columns as in ../shared/data/options; IVs in percent)."""
-    import pandas as pd
-
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"chain file not found: {p}")
+    return parse_deribit_csv(p.read_text(encoding="utf-8", errors="replace"), source=str(p), name=p.name)
+
+
+def parse_deribit_csv(text: str, *, source: str = "csv text", name: str = "chain") -> OptionChain:
+    """Parse the flat Deribit chain format from CSV text."""
+    import io
+
+    import pandas as pd
+
+    p = Path(name)
     try:
-        df = pd.read_csv(p)
+        df = pd.read_csv(io.StringIO(text))
     except Exception as exc:  # pandas raises several parser error types
         raise ValueError(f"cannot parse {p} as CSV: {exc}") from exc
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
@@ -107,10 +115,12 @@ def load_deribit_csv(path: str | Path) -> OptionChain:
         raise ValueError(f"{p.name} lacks column(s) {', '.join(missing)} (expected the flat Deribit chain format)")
     if df.empty:
         raise ValueError(f"{p.name} has no rows")
-    if "snapshot_ts_ms" in df.columns:
-        now = df["snapshot_ts_ms"].to_numpy(dtype=np.float64)
-    else:
-        raise ValueError(f"{p.name} lacks column snapshot_ts_ms (needed for time to expiry)")
+    try:
+        numeric = df[[c for c in REQUIRED_COLUMNS if c != "option_type"]].astype(float)
+    except ValueError as exc:
+        raise ValueError(f"{p.name}: non-numeric value in a numeric column ({exc})") from exc
+    df[numeric.columns] = numeric
+    now = df["snapshot_ts_ms"].to_numpy(dtype=np.float64)
     t = (df["expiry_ts_ms"].to_numpy(dtype=np.float64) - now) / YEAR_MS
     if "expiry_utc" in df.columns:
         labels = [str(x) for x in df["expiry_utc"]]
@@ -129,9 +139,11 @@ def load_deribit_csv(path: str | Path) -> OptionChain:
         ask_iv=_clean_iv(df["ask_iv"].to_numpy(dtype=np.float64) / 100.0),
         mark_iv=_clean_iv(df["mark_iv"].to_numpy(dtype=np.float64) / 100.0),
         underlying=str(df["instrument_name"].iloc[0]).split("-")[0] if "instrument_name" in df.columns else "",
-        meta={"source": str(p), "snapshot_ts_ms": float(np.max(now))},
+        meta={"source": source, "snapshot_ts_ms": float(np.max(now))},
     )
     good = (chain.t > 0) & (chain.strike > 0) & (chain.forward > 0)
+    if not good.any():
+        raise ValueError(f"{p.name}: no row has a positive strike, forward and time to expiry")
     return chain.select(good)
 
 

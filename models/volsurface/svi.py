@@ -117,7 +117,9 @@ def _solve_kkt(h: FloatArray, g: FloatArray, act: FloatArray, bact: FloatArray, 
 
 
 @njit()
-def _inner(k: FloatArray, w: FloatArray, wt: FloatArray, m: float, s: float, wmax: float, out: FloatArray) -> float:
+def _inner(
+    k: FloatArray, w: FloatArray, wt: FloatArray, m: float, s: float, wmax: float, wfloor: float, out: FloatArray
+) -> float:
     """Best (a, d, c) for fixed (m, sigma); returns the weighted sum of squared errors."""
     h = np.zeros((3, 3))
     g = np.zeros(3)
@@ -154,7 +156,7 @@ def _inner(k: FloatArray, w: FloatArray, wt: FloatArray, m: float, s: float, wma
             [1.0, 0.0, 0.0],
         ]
     )
-    rhs = np.array([0.0, 0.0, 4.0 * s, 4.0 * s, 0.0, 0.0, wmax])
+    rhs = np.array([0.0, 0.0, 4.0 * s, 4.0 * s, -wfloor, -wfloor, wmax])
     nc = 7
     best = math.inf
     p = np.zeros(3)
@@ -261,6 +263,7 @@ def _objective(
     w: FloatArray,
     wt: FloatArray,
     wmax: float,
+    wmin: float,
     mlo: float,
     mhi: float,
     grid: FloatArray,
@@ -273,7 +276,7 @@ def _objective(
     if m < mlo or m > mhi or s < SIGMA_MIN or s > SIGMA_MAX:
         return math.inf
     adc = np.zeros(3)
-    f = _inner(k, w, wt, m, s, wmax, adc)
+    f = _inner(k, w, wt, m, s, wmax, 1e-3 * wmin, adc)
     if not f < math.inf:
         return math.inf
     _to_raw(adc, m, s, raw)
@@ -288,6 +291,7 @@ def _nelder_mead(
     w: FloatArray,
     wt: FloatArray,
     wmax: float,
+    wmin: float,
     mlo: float,
     mhi: float,
     grid: FloatArray,
@@ -306,7 +310,7 @@ def _nelder_mead(
     pts[2, 0] = start[0]
     pts[2, 1] = start[1] + step[1]
     for i in range(3):
-        fv[i] = _objective(pts[i, 0], pts[i, 1], k, w, wt, wmax, mlo, mhi, grid, wprev, use_prev, raw)
+        fv[i] = _objective(pts[i, 0], pts[i, 1], k, w, wt, wmax, wmin, mlo, mhi, grid, wprev, use_prev, raw)
     nev = 3
     while nev < max_eval:
         # order
@@ -329,12 +333,12 @@ def _nelder_mead(
         cy = 0.5 * (pts[0, 1] + pts[1, 1])
         rx = cx + (cx - pts[2, 0])
         ry = cy + (cy - pts[2, 1])
-        fr = _objective(rx, ry, k, w, wt, wmax, mlo, mhi, grid, wprev, use_prev, raw)
+        fr = _objective(rx, ry, k, w, wt, wmax, wmin, mlo, mhi, grid, wprev, use_prev, raw)
         nev += 1
         if fr < fv[0]:
             ex = cx + 2.0 * (cx - pts[2, 0])
             ey = cy + 2.0 * (cy - pts[2, 1])
-            fe = _objective(ex, ey, k, w, wt, wmax, mlo, mhi, grid, wprev, use_prev, raw)
+            fe = _objective(ex, ey, k, w, wt, wmax, wmin, mlo, mhi, grid, wprev, use_prev, raw)
             nev += 1
             if fe < fr:
                 pts[2, 0] = ex
@@ -355,7 +359,7 @@ def _nelder_mead(
             else:
                 qx = cx + 0.5 * (pts[2, 0] - cx)
                 qy = cy + 0.5 * (pts[2, 1] - cy)
-            fq = _objective(qx, qy, k, w, wt, wmax, mlo, mhi, grid, wprev, use_prev, raw)
+            fq = _objective(qx, qy, k, w, wt, wmax, wmin, mlo, mhi, grid, wprev, use_prev, raw)
             nev += 1
             if fq < min(fr, fv[2]):
                 pts[2, 0] = qx
@@ -365,13 +369,13 @@ def _nelder_mead(
                 for i in range(1, 3):
                     pts[i, 0] = pts[0, 0] + 0.5 * (pts[i, 0] - pts[0, 0])
                     pts[i, 1] = pts[0, 1] + 0.5 * (pts[i, 1] - pts[0, 1])
-                    fv[i] = _objective(pts[i, 0], pts[i, 1], k, w, wt, wmax, mlo, mhi, grid, wprev, use_prev, raw)
+                    fv[i] = _objective(pts[i, 0], pts[i, 1], k, w, wt, wmax, wmin, mlo, mhi, grid, wprev, use_prev, raw)
                     nev += 1
     best = 0
     for i in range(3):
         if fv[i] < fv[best]:
             best = i
-    f = _objective(pts[best, 0], pts[best, 1], k, w, wt, wmax, mlo, mhi, grid, wprev, use_prev, raw)
+    f = _objective(pts[best, 0], pts[best, 1], k, w, wt, wmax, wmin, mlo, mhi, grid, wprev, use_prev, raw)
     for i in range(5):
         out[i] = raw[i]
     return f, nev
@@ -413,7 +417,7 @@ def _fit_core(
             start[1] = SIGMA_MIN * 2
         step[0] = 0.1 * span
         step[1] = 0.5 * start[1]
-        f, _ = _nelder_mead(start, step, k, w, wt, wmax, mlo, mhi, grid, wprev, use_prev, max_eval, cand)
+        f, _ = _nelder_mead(start, step, k, w, wt, wmax, w[imin], mlo, mhi, grid, wprev, use_prev, max_eval, cand)
         if f < best:
             best = f
             for i in range(5):
@@ -496,12 +500,21 @@ def _polish(
         fit = sw * (model - w) / scale
         gg = svi_g(p, grid)
         gg = np.where(np.isfinite(gg), gg, -1.0)
-        pen = [1e3 * np.minimum(gg - 1e-6, 0.0)]
+        minvar = p[0] + p[1] * p[4] * np.sqrt(1.0 - p[2] ** 2)
+        pen = [1e3 * np.minimum(gg - 1e-6, 0.0), [1e3 * min(minvar / scale - 1e-4, 0.0)]]
         if use_prev:
-            pen.append(1e3 * np.minimum(svi_w(p, grid) - wprev - 1e-9, 0.0) / scale)
+            pen.append(1e4 * np.minimum(svi_w(p, grid) - wprev - 1e-9, 0.0) / scale)
         return np.concatenate([fit, *pen])
 
     x0 = np.array([p0.a, p0.b, np.arctanh(np.clip(p0.rho, -0.999, 0.999)), p0.m, p0.sigma])
     res = least_squares(resid, x0, method="trf", max_nfev=400, x_scale="jac")
     x = res.x
-    return SVIParams(float(x[0]), float(abs(x[1])), float(np.tanh(x[2])), float(x[3]), float(abs(x[4]) + SIGMA_MIN))
+    p = SVIParams(float(x[0]), float(abs(x[1])), float(np.tanh(x[2])), float(x[3]), float(abs(x[4]) + SIGMA_MIN))
+    if use_prev:
+        # a residual calendar overlap left by the soft penalty: lift the slice by it (a constant shift in w)
+        gap = float(np.max(wprev - p.total_variance(grid)))
+        if gap > 0:
+            lifted = SVIParams(p.a + gap * (1 + 1e-9) + 1e-14, p.b, p.rho, p.m, p.sigma)
+            if np.min(lifted.g(grid)) >= np.min(p.g(grid)) or np.min(lifted.g(grid)) >= 0:
+                p = lifted
+    return p

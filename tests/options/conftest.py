@@ -49,9 +49,9 @@ def chain_to_csv(chain: OptionChain) -> str:
         exp_ms = SNAPSHOT_MS + chain.t[i] * 365 * 86_400_000
         kind = "call" if chain.is_call[i] else "put"
         rows.append(
-            f"{SNAPSHOT_MS},BTC-X-{chain.strike[i]:.0f}-{kind[0].upper()},{kind},{chain.strike[i]!r},{exp_ms!r},"
-            f"{chain.expiry_label[i]},{chain.forward[i]},{chain.bid_iv[i] * 100!r},{chain.ask_iv[i] * 100!r},"
-            f"{chain.mark_iv[i] * 100!r}"
+            f"{SNAPSHOT_MS},BTC-X-{chain.strike[i]:.0f}-{kind[0].upper()},{kind},{float(chain.strike[i])!r},{float(exp_ms)!r},"
+            f"{chain.expiry_label[i]},{float(chain.forward[i])!r},{float(chain.bid_iv[i] * 100)!r},{float(chain.ask_iv[i] * 100)!r},"
+            f"{float(chain.mark_iv[i] * 100)!r}"
         )
     return "\n".join(rows) + "\n"
 
