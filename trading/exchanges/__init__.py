@@ -3,6 +3,7 @@
 Public API:
 - `open_exchange(exchange_id, *, api_url=None, simulated=False, ...) -> ExchangeAdapter` (async methods)
 - `get_market_source(settings=None, exchange_id=None) -> MarketSource` (sync facade, sim fallback, `.simulated`)
+- `open_replay(db, source_exchange, timeframe) -> ReplayExchange` (stored candles, no look-ahead)
 - errors: `ExchangeError`, `UnknownSymbol`, `UnknownExchange`, `ExchangeUnavailable`, `RateLimited`,
   `OrderRejected`, `InsufficientFunds`, `OrderNotFound`, `OrderOutcomeUnknown`
 """
@@ -23,7 +24,13 @@ from trading.exchanges.errors import (
     UnknownSymbol,
     UnsupportedOperation,
 )
-from trading.exchanges.factory import MarketSource, get_market_source, open_exchange, reset_market_sources
+from trading.exchanges.factory import (
+    MarketSource,
+    get_market_source,
+    open_exchange,
+    open_replay,
+    reset_market_sources,
+)
 from trading.exchanges.retry import RetryPolicy
 from trading.exchanges.runner import background
 
@@ -48,6 +55,7 @@ __all__ = [
     "background",
     "get_market_source",
     "open_exchange",
+    "open_replay",
     "reset_market_sources",
     "timeframe_floor",
     "timeframe_ms",

@@ -56,6 +56,15 @@ def open_exchange(
                         password=password, timeout_ms=timeout_ms, retry=retry, options=options)
 
 
+def open_replay(db: Any, source_exchange: str, timeframe: str = "1h", **kwargs: Any) -> ExchangeAdapter:
+    """A ReplayExchange over candles stored for `source_exchange` (see trading.exchanges.replay)."""
+    from trading.exchanges.replay import ReplayExchange
+    from trading.market_data.candles import CandleStore
+
+    store = db if isinstance(db, CandleStore) else CandleStore(db)
+    return ReplayExchange(store, source_exchange=source_exchange, timeframe=timeframe, **kwargs)
+
+
 class MarketSource:
     """A sync facade over one adapter living on the shared background loop (tools, CLI, HTTP use this).
 

@@ -99,9 +99,10 @@ class CandleStore:
     def upsert(self, exchange: str, symbol: str, timeframe: str, candles: Iterable[Candle], source: str = "") -> int:
         """Insert or replace candles (idempotent: the unique key makes re-runs harmless). Returns new candles."""
         key = self._key(exchange, symbol, timeframe)
+        series = f"{exchange}|{symbol}|{timeframe}"  # one field to group by (embedded servers lack compound _id)
         ops = [UpdateOne({**key, "t": c.timestamp_ms},
                          {"$set": {"o": c.open, "h": c.high, "l": c.low, "c": c.close, "v": c.volume,
-                                   "src": source}}, upsert=True) for c in candles]
+                                   "src": source, "k": series}}, upsert=True) for c in candles]
         if not ops:
             return 0
         inserted = 0
@@ -147,10 +148,13 @@ class CandleStore:
     def series(self) -> list[dict[str, Any]]:
         """Stored series with counts and time range."""
         rows = self.col.aggregate([
-            {"$group": {"_id": {"exchange": "$exchange", "symbol": "$symbol", "timeframe": "$timeframe"},
-                        "count": {"$sum": 1}, "first": {"$min": "$t"}, "last": {"$max": "$t"}}},
+            {"$group": {"_id": "$k", "count": {"$sum": 1}, "first": {"$min": "$t"}, "last": {"$max": "$t"}}},
         ])
-        out = [{**r["_id"], "count": r["count"], "first": r["first"], "last": r["last"]} for r in rows]
+        out = []
+        for r in rows:
+            exchange, symbol, timeframe = str(r["_id"]).split("|", 2)
+            out.append({"exchange": exchange, "symbol": symbol, "timeframe": timeframe, "count": r["count"],
+                        "first": r["first"], "last": r["last"]})
         return sorted(out, key=lambda r: (r["exchange"], r["symbol"], r["timeframe"]))
 
     def delete(self, exchange: str, symbol: str, timeframe: str) -> int:
