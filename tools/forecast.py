@@ -132,6 +132,7 @@ def run_train(
         pair, _ = load_candles(pair_symbol or "", timeframe, data_path=pair_path, limit=limit)
     database = db if db is not None else _db()
     registry = ModelRegistry(database, root or models_root())
+    simulated = bool(source.get("simulated"))
     outcome = train_and_register(
         candles,
         symbol=symbol,
@@ -140,10 +141,12 @@ def run_train(
         config=config,
         pair=pair,
         pair_symbol=pair_symbol,
-        source=str(source.get("source", "")),
+        source=str(source.get("source", "")) + (" (simulated)" if simulated else ""),
     )
     out = outcome.to_dict()
     out["data"] = source
+    if simulated:
+        out["verdict"] += " It was trained and evaluated on SIMULATED candles (no real venue answered)."
     return out
 
 

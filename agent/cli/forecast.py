@@ -128,7 +128,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     model = out["model"]
     print(f"model {model['model_id']} ({model['status']}) saved at {model['path']}")
     rng = model.get("data_range") or {}
-    print(f"data: {out['data'].get('source')}  {rng.get('from')} .. {rng.get('to')}  ({rng.get('n_candles')} candles)")
+    sim = "  SIMULATED" if out["data"].get("simulated") else ""
+    print(
+        f"data: {out['data'].get('source')}{sim}  {rng.get('from')} .. {rng.get('to')}"
+        f"  ({rng.get('n_candles')} candles)"
+    )
     wf = out.get("walk_forward")
     if wf:
         print(f"walk-forward: {len(wf['folds'])} folds, {wf['steps'][0]['n']} test forecasts per step")

@@ -65,9 +65,13 @@ def from_market(symbol: str, timeframe: str, limit: int, exchange: str | None = 
         raise CandleSourceUnavailable(f"cannot fetch {symbol} {timeframe} candles: {exc}") from exc
     except ValueError as exc:  # unknown timeframe or symbol
         raise CandleSourceUnavailable(f"cannot fetch {symbol} {timeframe} candles: {exc}") from exc
-    if not rows:
-        raise CandleSourceUnavailable(f"the market source returned no {symbol} {timeframe} candles")
-    frame = normalise_candles(pd.DataFrame(sorted(rows.values()), columns=list(CANDLE_COLUMNS))).iloc[-limit:]
+    # the newest candle is usually still forming: its "close" is the current price and its range and volume are
+    # partial, unlike every candle the model was trained on
+    now_ms = int(time.time() * 1000)
+    done = [r for ts, r in sorted(rows.items()) if ts + step <= now_ms]
+    if not done:
+        raise CandleSourceUnavailable(f"the market source returned no complete {symbol} {timeframe} candles")
+    frame = normalise_candles(pd.DataFrame(done, columns=list(CANDLE_COLUMNS))).iloc[-limit:]
     return CandleBatch(
         frame.reset_index(drop=True),
         f"exchange:{source.exchange_id}",
