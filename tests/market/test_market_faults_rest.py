@@ -11,6 +11,7 @@ from tests.fakes.binance_server import FakeBinance
 from trading.exchanges import (
     ExchangeUnavailable,
     InsufficientFunds,
+    OrderNotSent,
     OrderOutcomeUnknown,
     OrderRejected,
     RateLimited,
@@ -143,3 +144,18 @@ async def test_order_rate_limited_is_resent_once_accepted(ex: CcxtExchange, fake
     assert order.status == "closed"
     assert fake_binance.count("POST", ORDER) == 2
     assert len(fake_binance.orders) == 1
+
+
+async def test_order_rate_limited_to_the_end_is_not_sent(ex: CcxtExchange, fake_binance: FakeBinance) -> None:
+    fake_binance.fail(ORDER, 429, times=10, retry_after=1)
+    with pytest.raises(OrderNotSent) as info:
+        await ex.create_order("BTC/USDT", Side.BUY, OrderType.MARKET, 0.01, client_order_id="rl-2")
+    assert isinstance(info.value, OrderRejected) and info.value.retryable
+    assert fake_binance.count("POST", ORDER) == 4 and fake_binance.orders == {}
+
+
+async def test_order_for_unknown_symbol_is_rejected_before_sending(ex: CcxtExchange,
+                                                                   fake_binance: FakeBinance) -> None:
+    with pytest.raises(OrderRejected, match="BTC/USDT"):
+        await ex.create_order("BTC/USTD", Side.BUY, OrderType.MARKET, 0.01, client_order_id="typo")
+    assert fake_binance.count("POST", ORDER) == 0

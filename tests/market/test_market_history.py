@@ -205,3 +205,16 @@ def test_cli_download_list_export(frozen_fake: FakeBinance, isolated_settings: P
                  "--json"])
     err = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert code == 1 and "BTC/USDT" in err["error"]
+
+
+def test_symbol_first_store_for_backtests(mongo_db: Database[dict[str, Any]]) -> None:
+    from trading.market_data.store import CandleStore as SymbolStore
+
+    store = CandleStore(mongo_db)
+    store.upsert("kraken", "BTC/USDT", "1h", [Candle(i * H, 1, 2, 0.5, 1.5, 1) for i in range(3)])
+    store.upsert("binance", "BTC/USDT", "1h", [Candle(i * H, 1, 2, 0.5, 1.5, 1) for i in range(10)])
+    view = SymbolStore(mongo_db)
+    assert view.exchanges_for("BTC/USDT", "1h") == ["binance", "kraken"]
+    assert [c.timestamp_ms for c in view.load("BTC/USDT", "1h", limit=3)] == [7 * H, 8 * H, 9 * H]
+    assert len(view.load("BTC/USDT", "1h", exchange="kraken")) == 3
+    assert view.load("ETH/USDT", "1h") == []

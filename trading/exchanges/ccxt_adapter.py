@@ -319,9 +319,16 @@ class CcxtExchange:
           or backoff (same client order id).
         - timeout, 5xx, malformed reply: the outcome is unknown, so the order is looked up by client order id with
           backoff; found: returned; never found: OrderOutcomeUnknown (the OMS reconciles; nothing is re-sent).
-        - rejections (invalid order, insufficient funds, bad symbol): raised at once, never retried.
+        - rejections (invalid order, insufficient funds, bad symbol, auth): OrderRejected at once, never retried.
+        - refused before processing after all tries (rate limit, connection refused, markets unavailable):
+          OrderNotSent (an OrderRejected: the order certainly does not exist on the venue).
+        Any error other than OrderRejected means the outcome is unknown.
         """
-        await self._ensure_markets(symbol)
+        try:
+            await self._ensure_markets(symbol)
+        except errors.ExchangeError as exc:  # nothing was sent
+            raise errors.OrderNotSent(f"{self.exchange_id}: order {client_order_id} not sent: {exc}",
+                                      exchange=self.exchange_id) from exc
         params = {"clientOrderId": client_order_id}
         for attempt in range(1, self.retry.attempts + 1):
             try:
@@ -331,21 +338,23 @@ class CcxtExchange:
                 return self._order(raw, symbol, client_order_id)
             except errors.RateLimited as exc:
                 if attempt >= self.retry.attempts or (exc.retry_after_s or 0) > self.retry.max_retry_after_s:
-                    raise
+                    raise errors.OrderNotSent(f"{self.exchange_id}: order {client_order_id} refused: {exc}",
+                                              exchange=self.exchange_id) from exc
                 self.retries += 1
                 await self.sleep(max(exc.retry_after_s or 0.0, self.retry.backoff(attempt)))
             except errors.ExchangeUnavailable as exc:
                 if _refused_before_processing(exc):
                     if attempt >= self.retry.attempts:
-                        raise
+                        raise errors.OrderNotSent(f"{self.exchange_id}: order {client_order_id} not sent: {exc}",
+                                                  exchange=self.exchange_id) from exc
                     self.retries += 1
                     await self.sleep(self.retry.backoff(attempt))
                     continue
                 return await self._settle_lost_order(symbol, client_order_id, exc)
-            except errors.ExchangeError as exc:
-                if exc.__class__ is errors.ExchangeError:  # e.g. binance -1013 filter failures arrive as BadRequest
-                    raise errors.OrderRejected(str(exc), exchange=self.exchange_id) from exc
+            except errors.OrderRejected:
                 raise
+            except errors.ExchangeError as exc:  # e.g. binance -1013 filter failures arrive as BadRequest
+                raise errors.OrderRejected(str(exc), exchange=self.exchange_id) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _settle_lost_order(self, symbol: str, client_order_id: str, cause: Exception) -> ExchangeOrder:

@@ -73,6 +73,13 @@ class InsufficientFunds(OrderRejected):
     pass
 
 
+class OrderNotSent(OrderRejected):
+    """The order certainly did not reach the matching engine (rate limited, connection refused, venue down before
+    sending). Safe to try again later with the same client order id."""
+
+    retryable = True
+
+
 class OrderNotFound(ExchangeError):
     pass
 
