@@ -6,4 +6,5 @@ ROUTER_MODULES: list[str] = [
     "agent.api.backtest",
     "agent.api.market",
     "agent.api.options",
+    "agent.slack.routes",
 ]

@@ -1,60 +1,67 @@
-"""The slack-bolt app in HTTP mode, mounted at `/slack/events` inside the FastAPI app.
+"""The slack-bolt app, mounted at `/slack/events` inside the FastAPI app (HTTP mode) or driven by Socket Mode.
 
-Handlers acknowledge at once (Slack wants an answer within 3 s) and do the work in the background, then post the
-result with `chat.postMessage`. Bolt verifies the signing secret on every request; an unsigned or stale request
-gets 401 before any handler runs.
+Handlers acknowledge at once (Slack wants an answer within 3 s) and do the work in the background. Bolt verifies
+the signing secret on every HTTP request; an unsigned or stale request gets 401 before any handler runs. Repeated
+deliveries (Slack retries, double submits) are dropped by the delivery log before any handler runs.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from typing import Any
+import secrets
+import weakref
+from dataclasses import dataclass
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from agent.analysis import extract_symbol
 from agent.desk import Desk
+from agent.slack.approvals import Approvals
+from agent.slack.briefings import Briefings
+from agent.slack.commands import Commands
+from agent.slack.deliveries import DeliveryLog, dedupe_middleware
+from agent.slack.events import Conversations
+from agent.slack.runtime import SlackRuntime
 from core.settings import Settings
-
-log = logging.getLogger(__name__)
 
 ANALYZE_USAGE = "Usage: `/analyze SYMBOL`, for example `/analyze BTC/USDT`."
 
 
+@dataclass
+class SlackBundle:
+    runtime: SlackRuntime
+    commands: Commands
+    approvals: Approvals
+    briefings: Briefings
+    conversations: Conversations
+
+
+_BUNDLES: weakref.WeakKeyDictionary[AsyncApp, SlackBundle] = weakref.WeakKeyDictionary()
+
+
+def bundle_of(app: AsyncApp | None) -> SlackBundle | None:
+    return None if app is None else _BUNDLES.get(app)
+
+
 def build_slack_app(settings: Settings, desk: Desk) -> AsyncApp | None:
-    if settings.slack_signing_secret is None or settings.slack_bot_token is None:
+    """The bolt app, or None when Slack is not configured (no bot token; or neither signing secret nor app token)."""
+    if settings.slack_bot_token is None:
         return None
-    client = AsyncWebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url)
-    app = AsyncApp(
-        signing_secret=settings.slack_signing_secret.get_secret_value(),
-        client=client,
-        process_before_response=False,
+    if settings.slack_signing_secret is None and settings.slack_app_token is None:
+        return None
+    # Socket Mode alone needs no signing secret; a random one keeps /slack/events closed (every request fails 401).
+    secret = (
+        settings.slack_signing_secret.get_secret_value()
+        if settings.slack_signing_secret is not None
+        else secrets.token_hex(32)
     )
-    register_analyze(app, desk)
+    client = AsyncWebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url)
+    app = AsyncApp(signing_secret=secret, client=client, process_before_response=False)
+    runtime = SlackRuntime(settings, desk, client)
+    app.middleware(dedupe_middleware(DeliveryLog(desk.db)))
+    bundle = SlackBundle(runtime, Commands(runtime), Approvals(runtime), Briefings(runtime), Conversations(runtime))
+    bundle.commands.register(app)
+    bundle.approvals.register(app)
+    bundle.briefings.register(app)
+    bundle.conversations.register(app)
+    _BUNDLES[app] = bundle
     return app
-
-
-def register_analyze(app: AsyncApp, desk: Desk) -> None:
-    @app.command("/analyze")
-    async def analyze_command(
-        ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
-    ) -> None:
-        text = (command.get("text") or "").strip()
-        symbol = extract_symbol(text) if text else None
-        if symbol is None:
-            await ack(response_type="ephemeral", text=f"I need a trading pair. {ANALYZE_USAGE}")
-            return
-        await ack(response_type="ephemeral", text=f"Analysing {symbol}…")
-        user = command.get("user_id", "unknown")
-        session = f"slack:{command.get('channel_id')}:{user}"
-        try:
-            answer = await asyncio.to_thread(
-                desk.analyze, symbol, session_id=session, user=f"slack:{user}", source="slack"
-            )
-        except Exception as exc:
-            log.exception("analyze failed")
-            await respond(response_type="ephemeral", text=f"Sorry, the analysis of {symbol} failed: {exc}")
-            return
-        await client.chat_postMessage(channel=command["channel_id"], text=answer.answer, mrkdwn=True)

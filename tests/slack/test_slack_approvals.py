@@ -1,0 +1,186 @@
+"""The approve-trade workflow end to end: signed /trade and button clicks -> trading service -> paper venue,
+with what reached the fake Slack API checked at each step."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tests.slack.conftest import (
+    ADMIN,
+    APPROVER,
+    APPROVER2,
+    OUTSIDER,
+    TRADER,
+    SlackDesk,
+    blocks_text,
+    buttons,
+)
+
+
+def _card(desk: SlackDesk, state_text: str, count: int = 1) -> dict[str, Any]:
+    """The latest chat.update whose card text contains `state_text`."""
+    updates = desk.slack.wait_for("chat.update", count, predicate=lambda p: state_text in blocks_text(p))
+    return updates[-1]
+
+
+def _propose(desk: SlackDesk, text: str = "buy 0.01 BTC/USDT", user: str = TRADER) -> tuple[str, str]:
+    resp = desk.command("/trade", text, user=user)
+    assert resp.status_code == 200 and resp.text == ""
+    card = _card(desk, "Pending approval")
+    [approve, reject] = buttons(card)
+    assert approve["action_id"] == "trade_approve" and reject["action_id"] == "trade_reject"
+    assert approve["value"] == reject["value"]
+    return approve["value"], card["ts"]
+
+
+def _audit(desk: SlackDesk, action: str) -> list[dict[str, Any]]:
+    return list(desk.app.state.db["audit_log"].find({"action": action}, {"_id": 0}))
+
+
+def _wait(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.02)
+
+
+def test_approve_path_to_executed_paper_order_with_retry_and_double_click(slack_desk: Any) -> None:
+    desk: SlackDesk = slack_desk()
+    svc = desk.attach_trading()
+    order_id, ts = _propose(desk)
+
+    card = desk.slack.calls_of("chat.update")[-1]
+    text = blocks_text(card)
+    for expected in ("BTC/USDT", "BUY", "0.01", "Risk checks", "headroom", "Forecast", "Sentiment", f"<@{TRADER}>"):
+        assert expected in text, (expected, text)
+    assert svc.store.get_order(order_id)["state"] == "pending_approval"
+
+    action_ts = "1700000000.000001"
+    resp = desk.click("trade_approve", order_id, APPROVER, message_ts=ts, action_ts=action_ts, trigger_id="trig-1")
+    assert resp.status_code == 200
+    done = _card(desk, "Executed")
+    assert done["ts"] == ts and done["channel"] == "C1"
+    assert buttons(done) == []
+    assert f"approved by <@{APPROVER}>" in blocks_text(done) and "fills:" in blocks_text(done)
+    order = svc.store.get_order(order_id)
+    assert order["state"] == "filled" and abs(order["filled_qty"] - 0.01) < 1e-12
+    assert order["approved_by"] == f"slack:{APPROVER}"
+    fills = list(svc.store.fills.find({"order_id": order_id}))
+    assert len(fills) == 1 and fills[0]["venue"] == "paper"
+    assert svc.positions()["positions"][0]["symbol"] == "BTC/USDT"
+
+    # Slack retries the same delivery: dropped before any handler runs, nothing changes.
+    updates_before = len(desk.slack.calls_of("chat.update"))
+    retry = desk.click("trade_approve", order_id, APPROVER, message_ts=ts, action_ts=action_ts, trigger_id="trig-1",
+                       **{"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
+    assert retry.status_code == 200
+    # A second, separate click (double click): the guarded transition refuses; the clicker is told.
+    desk.click("trade_approve", order_id, APPROVER2, message_ts=ts)
+    told = desk.slack.wait_for("chat.postEphemeral", predicate=lambda p: p.get("user") == APPROVER2)
+    assert "already filled" in told[0]["text"]
+    assert len(list(svc.store.fills.find({"order_id": order_id}))) == 1
+    assert [c for c in desk.ephemerals_to(APPROVER)] == []
+    assert len(desk.slack.calls_of("chat.update")) >= updates_before
+    approvals = _audit(desk, "slack.trade.approve")
+    assert [a["outcome"] for a in approvals] == ["executed", "already_decided"]
+    assert approvals[0]["actor"] == f"slack:{APPROVER}" and approvals[0]["details"]["order_id"] == order_id
+    keys = [d["_id"] for d in desk.app.state.db["slack_deliveries"].find({})]
+    assert len([k for k in keys if k.endswith(":trig-1")]) == 1  # the retry was recognised, not recorded again
+
+
+def test_unauthorised_click_and_four_eyes_are_refused(slack_desk: Any) -> None:
+    desk: SlackDesk = slack_desk(four_eyes="true")
+    svc = desk.attach_trading(four_eyes=True)
+    order_id, ts = _propose(desk, user=APPROVER)
+
+    desk.click("trade_approve", order_id, OUTSIDER, message_ts=ts)
+    refused = desk.slack.wait_for("chat.postEphemeral", predicate=lambda p: p.get("user") == OUTSIDER)
+    assert "only desk approvers" in refused[0]["text"]
+    desk.click("trade_approve", order_id, APPROVER, message_ts=ts)  # the requester approving their own trade
+    own = desk.slack.wait_for("chat.postEphemeral", predicate=lambda p: p.get("user") == APPROVER)
+    assert "Four-eyes" in own[0]["text"]
+    assert svc.store.get_order(order_id)["state"] == "pending_approval"
+    outcomes = [(a["actor"], a["outcome"]) for a in _audit(desk, "slack.trade.approve")]
+    assert outcomes == [(f"slack:{OUTSIDER}", "refused"), (f"slack:{APPROVER}", "refused")]
+
+    desk.click("trade_approve", order_id, APPROVER2, message_ts=ts)
+    _card(desk, "Executed")
+    assert svc.store.get_order(order_id)["state"] == "filled"
+
+
+def test_reject_updates_card_and_audits(slack_desk: Any) -> None:
+    desk: SlackDesk = slack_desk()
+    svc = desk.attach_trading()
+    order_id, ts = _propose(desk, "buy 0.5 ETH/USDT limit 2999")
+    desk.click("trade_reject", order_id, APPROVER, message_ts=ts)
+    card = _card(desk, "Rejected")
+    assert f"rejected by <@{APPROVER}>" in blocks_text(card) and buttons(card) == []
+    assert svc.store.get_order(order_id)["state"] == "rejected"
+    assert svc.store.fills.count_documents({"order_id": order_id}) == 0
+    assert _audit(desk, "slack.trade.reject")[0]["outcome"] == "rejected"
+    # approving after the reject changes nothing
+    desk.click("trade_approve", order_id, APPROVER2, message_ts=ts)
+    told = desk.slack.wait_for("chat.postEphemeral", predicate=lambda p: p.get("user") == APPROVER2)
+    assert "already rejected" in told[0]["text"]
+    assert svc.store.get_order(order_id)["state"] == "rejected"
+
+
+def test_expiry_rejects_on_its_own_and_edits_the_card(slack_desk: Any) -> None:
+    desk: SlackDesk = slack_desk()
+    svc = desk.attach_trading(approval_ttl_s=1)
+    order_id, ts = _propose(desk)
+    card = _card(desk, "Expired")  # nobody clicks: the periodic sweep expires it and edits the card
+    assert card["ts"] == ts and buttons(card) == []
+    assert svc.store.get_order(order_id)["state"] == "expired"
+    assert _audit(desk, "slack.trade.expired")[0]["details"]["order_id"] == order_id
+    desk.click("trade_approve", order_id, APPROVER, message_ts=ts)
+    told = desk.slack.wait_for("chat.postEphemeral", predicate=lambda p: p.get("user") == APPROVER)
+    assert "already expired" in told[0]["text"]
+    assert svc.store.fills.count_documents({}) == 0
+
+
+def test_gate_rejection_at_proposal_and_bad_input(slack_desk: Any) -> None:
+    desk: SlackDesk = slack_desk()
+    svc = desk.attach_trading()
+    bad = desk.command("/trade", "buy lots BTC/USDT")
+    assert bad.status_code == 200
+    body = bad.json()
+    assert body["response_type"] == "ephemeral" and "Usage: `/trade buy|sell" in body["text"]
+    assert "`lots` is not a number" in body["text"]
+    desk.command("/trade", "buy 1 BTC/USDT")  # 50k notional > 20k order limit
+    card = _card(desk, "Rejected")
+    assert "order notional" in blocks_text(card).lower() or "notional" in blocks_text(card)
+    assert buttons(card) == []
+    assert svc.store.orders.count_documents({"state": "rejected"}) == 1
+    unknown = desk.command("/trade", "buy 0.01 BTC/USDT kraken")
+    assert unknown.status_code == 200
+    msg = desk.slack.wait_for("chat.postEphemeral", predicate=lambda p: "Unknown venue" in p.get("text", ""))
+    assert "paper" in msg[0]["text"]
+
+
+def test_desk_halt_is_admin_only_and_blocks_new_trades(slack_desk: Any) -> None:
+    desk: SlackDesk = slack_desk()
+    svc = desk.attach_trading()
+    refused = desk.command("/desk", "halt", user=TRADER)
+    assert "Only desk admins" in refused.json()["text"]
+    assert svc.desk_state().value == "active"
+    assert desk.command("/desk", "halt volatility", user=ADMIN).status_code == 200
+    desk.slack.wait_for("chat.postMessage", predicate=lambda p: "halted the desk" in p.get("text", ""))
+    assert svc.desk_state().value == "halted"
+    desk.command("/trade", "buy 0.01 BTC/USDT")
+    card = _card(desk, "Rejected")
+    assert "halt" in blocks_text(card).lower()
+    desk.command("/desk", "resume", user=ADMIN)
+    desk.slack.wait_for("chat.postMessage", predicate=lambda p: "resumed the desk" in p.get("text", ""))
+    assert svc.desk_state().value == "active"
+    outcomes = [(a["action"], a["outcome"]) for a in desk.app.state.db["audit_log"].find(
+        {"action": {"$in": ["slack.desk.halt", "slack.desk.resume"]}})]
+    assert outcomes == [("slack.desk.halt", "refused"), ("slack.desk.halt", "ok"), ("slack.desk.resume", "ok")]
+
+
+def test_trade_without_a_trading_service_is_a_friendly_refusal(slack_desk: Any) -> None:
+    desk: SlackDesk = slack_desk()
+    assert desk.command("/trade", "buy 0.01 BTC/USDT").status_code == 200
+    msg = desk.slack.wait_for("chat.postEphemeral", predicate=lambda p: p.get("user") == TRADER)
+    assert "not wired" in msg[0]["text"]
