@@ -24,8 +24,12 @@ def _finite(value: str) -> float:
 
 
 def _contract_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", choices=["black76", "bsm"], default="black76",
-                   help="black76: --underlying is the forward (Deribit); bsm: spot")
+    p.add_argument(
+        "--model",
+        choices=["black76", "bsm"],
+        default="black76",
+        help="black76: --underlying is the forward (Deribit); bsm: spot",
+    )
     p.add_argument("--type", dest="option_type", choices=["call", "put"], required=True)
     p.add_argument("--underlying", type=_finite, required=True, help="forward (black76) or spot (bsm)")
     p.add_argument("--strike", type=_finite, required=True)
@@ -136,16 +140,20 @@ def cmd_surface(args: argparse.Namespace) -> int:
         print(json.dumps(out))
         return 0
     print(f"expiries: {out['n_expiries']}  quotes with bid+ask (OTM): {out['n_with_both']}")
-    print(f"within bid/ask IV spread: {out['within_spread_frac']:.1%} (all quotes incl. ITM: "
-          f"{out['within_spread_frac_all']:.1%})")
+    print(
+        f"within bid/ask IV spread: {out['within_spread_frac']:.1%} (all quotes incl. ITM: "
+        f"{out['within_spread_frac_all']:.1%})"
+    )
     print(f"RMSE vs mid IV: {out['rmse_vol_pts']:.3f} vol pts (max {out['max_abs_err_vol_pts']:.2f})")
     print(f"arbitrage-free: {out['arbitrage_free']} (butterfly {out['butterfly_ok']}, calendar {out['calendar_ok']})")
     print(f"SSVI: arbitrage-free {out['ssvi_arbitrage_free']}, RMSE {out['ssvi_rmse_vol_pts']} vol pts")
     print(f"fit time: SVI {out['svi_ms_per_slice']:.2f} ms/slice, SSVI {out['ssvi_ms']:.2f} ms")
     for e in out["expiries"]:
         ws = e["within_spread_frac"]
-        print(f"  {e['expiry']:>20}  {e['days']:8.2f}d  F={e['forward']:<10g} ATM {e['atm_vol_pct']:7.2f}%  "
-              f"in-spread {'-' if ws is None else f'{ws:.0%}'}  rmse {e['rmse_vol_pts']}")
+        print(
+            f"  {e['expiry']:>20}  {e['days']:8.2f}d  F={e['forward']:<10g} ATM {e['atm_vol_pct']:7.2f}%  "
+            f"in-spread {'-' if ws is None else f'{ws:.0%}'}  rmse {e['rmse_vol_pts']}"
+        )
     for c in out.get("charts", []):
         print(f"chart: {c}")
     return 0

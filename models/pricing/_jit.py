@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+_numba: Any
 try:  # pragma: no cover - exercised implicitly by whichever environment runs the tests
     import numba as _numba
 
@@ -43,4 +44,4 @@ def prange(n: int) -> range:
 
 
 if _numba is not None:
-    prange = _numba.prange  # type: ignore[assignment]  # noqa: F811
+    prange = _numba.prange  # type: ignore[assignment]

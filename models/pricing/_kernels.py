@@ -402,9 +402,13 @@ def iv_kernel(
         ti = t[i]
         d = df[i]
         c = cp[i]
-        if not (f > 0.0 and ki > 0.0 and ti > 0.0 and d > 0.0 and p == p and abs(p) < math.inf) or not (
-            c == 1.0 or c == -1.0
-        ) or f == math.inf or ki == math.inf or ti == math.inf:
+        if (
+            not (f > 0.0 and ki > 0.0 and ti > 0.0 and d > 0.0 and p == p and abs(p) < math.inf)
+            or not (c == 1.0 or c == -1.0)
+            or f == math.inf
+            or ki == math.inf
+            or ti == math.inf
+        ):
             vol[i] = math.nan
             code[i] = IV_BAD_INPUT
             continue
@@ -441,8 +445,13 @@ def iv_kernel(
 
 
 @njit(parallel=True)
-def iv_iterations(beta: npt.NDArray[np.float64], x: npt.NDArray[np.float64], max_iter: int,
-                  s_out: npt.NDArray[np.float64], it_out: npt.NDArray[np.int64]) -> None:
+def iv_iterations(
+    beta: npt.NDArray[np.float64],
+    x: npt.NDArray[np.float64],
+    max_iter: int,
+    s_out: npt.NDArray[np.float64],
+    it_out: npt.NDArray[np.int64],
+) -> None:
     """Diagnostics: normalised solve on arrays (x <= 0), returning s and the iteration count."""
     for i in prange(beta.shape[0]):
         s, it = normalised_vol(beta[i], x[i], max_iter)

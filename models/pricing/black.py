@@ -60,9 +60,7 @@ def option_sign(is_call: Any) -> FloatArray:
 
 def _prepare(*arrays: Any) -> tuple[tuple[int, ...], list[FloatArray]]:
     shape = np.broadcast_shapes(*(np.shape(a) for a in arrays))
-    flat = [
-        np.ascontiguousarray(np.broadcast_to(np.asarray(a, dtype=np.float64), shape)).reshape(-1) for a in arrays
-    ]
+    flat = [np.ascontiguousarray(np.broadcast_to(np.asarray(a, dtype=np.float64), shape)).reshape(-1) for a in arrays]
     return shape, flat
 
 
@@ -187,9 +185,7 @@ def black76_greeks(
     return _generalised(F, K, T, sigma, r, 0.0, is_call, black76=True, second_order=second_order, backend=backend)
 
 
-def _price(
-    s: Any, k: Any, t: Any, vol: Any, r: Any, carry: Any, is_call: Any, backend: Backend
-) -> FloatArray:
+def _price(s: Any, k: Any, t: Any, vol: Any, r: Any, carry: Any, is_call: Any, backend: Backend) -> FloatArray:
     cp_in = option_sign(is_call)
     shape, (s_, k_, t_, r_, b_, v_, cp_) = _prepare(s, k, t, r, carry, vol, cp_in)
     if _use_numba(backend):

@@ -137,8 +137,15 @@ def _iv_numpy(
     code = np.full(price.shape, IVCode.OK, dtype=np.int8)
     with np.errstate(all="ignore"):
         valid = (
-            (fwd > 0) & (k > 0) & (t > 0) & (df > 0) & np.isfinite(price) & np.isfinite(fwd) & np.isfinite(k)
-            & np.isfinite(t) & ((cp == 1.0) | (cp == -1.0))
+            (fwd > 0)
+            & (k > 0)
+            & (t > 0)
+            & (df > 0)
+            & np.isfinite(price)
+            & np.isfinite(fwd)
+            & np.isfinite(k)
+            & np.isfinite(t)
+            & ((cp == 1.0) | (cp == -1.0))
         )
         beta = price / df / np.sqrt(fwd * k)
         x = np.log(fwd / k)
@@ -203,7 +210,7 @@ def implied_vol(
     model: Literal["black76", "bsm"] = "black76",
     backend: Backend = "auto",
 ) -> IVResult:
-    """Implied vol under `model`; `underlying` is the forward for black76 and the spot for bsm (q ignored for black76)."""
+    """Implied vol under `model`: `underlying` is the forward for black76 (q ignored) and the spot for bsm."""
     if model == "black76":
         return implied_vol_black76(price, underlying, K, T, r, is_call, backend=backend)
     if model == "bsm":

@@ -7,7 +7,8 @@ The functions take plain callables or arrays so that they check any surface, not
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,7 +57,7 @@ class ArbitrageReport:
 
 
 def check_butterfly(
-    smiles: list[Callable[[FloatArray], FloatArray]], t: FloatArray, k: FloatArray, tol: float = 1e-9
+    smiles: Sequence[Callable[[FloatArray], FloatArray]], t: FloatArray, k: FloatArray, tol: float = 1e-9
 ) -> tuple[float, list[dict[str, float]]]:
     viol: list[dict[str, float]] = []
     gmin = np.inf
@@ -70,7 +71,9 @@ def check_butterfly(
     return float(gmin), viol
 
 
-def check_calendar(w_grid: FloatArray, t: FloatArray, k: FloatArray, tol: float = 1e-10) -> tuple[float, list[dict[str, float]]]:
+def check_calendar(
+    w_grid: FloatArray, t: FloatArray, k: FloatArray, tol: float = 1e-10
+) -> tuple[float, list[dict[str, float]]]:
     """w_grid[i, j] = w(k_j, t_i) with t increasing; returns the largest decrease and the violations."""
     order = np.argsort(t)
     wg = w_grid[order]
@@ -87,13 +90,17 @@ def check_calendar(w_grid: FloatArray, t: FloatArray, k: FloatArray, tol: float 
     return max(worst, 0.0), viol
 
 
+def _at_t(w: Callable[[FloatArray, float], FloatArray], t: float, k: FloatArray) -> FloatArray:
+    return w(k, t)
+
+
 def check_surface(
     w: Callable[[FloatArray, float], FloatArray], t: npt.ArrayLike, k: npt.ArrayLike, tol: float = 1e-9
 ) -> ArbitrageReport:
     """Check a surface given as w(k_array, t) at expiries t on the strike grid k."""
     t_ = np.sort(np.asarray(t, dtype=np.float64))
     k_ = np.asarray(k, dtype=np.float64)
-    smiles: list[Callable[[FloatArray], FloatArray]] = [lambda kk, tt=float(tt): w(kk, tt) for tt in t_]
+    smiles = [functools.partial(_at_t, w, float(tt)) for tt in t_]
     gmin, bviol = check_butterfly(smiles, t_, k_, tol)
     grid = np.vstack([w(k_, float(tt)) for tt in t_])
     drop, cviol = check_calendar(grid, t_, k_, tol)

@@ -21,7 +21,16 @@ YEAR_MS = 365.0 * 86_400_000.0
 # Deribit reports 500 % as the ask IV of an order it cannot invert; treat it as no quote.
 IV_CAP = 4.99
 
-REQUIRED_COLUMNS = ("snapshot_ts_ms", "option_type", "strike", "expiry_ts_ms", "underlying_price", "bid_iv", "ask_iv", "mark_iv")
+REQUIRED_COLUMNS = (
+    "snapshot_ts_ms",
+    "option_type",
+    "strike",
+    "expiry_ts_ms",
+    "underlying_price",
+    "bid_iv",
+    "ask_iv",
+    "mark_iv",
+)
 
 
 @dataclass

@@ -22,7 +22,9 @@ from models.volsurface.svi import SVIParams, fit_svi
 
 FloatArray = npt.NDArray[np.float64]
 MIN_SPREAD = 0.002  # vol floor on the bid/ask spread used as a weight
-MARK_ONLY_SPREAD = 0.25  # notional spread given to quotes with only a mark IV (Deribit marks in the wings are extrapolations)
+MARK_ONLY_SPREAD = (
+    0.25  # notional spread given to quotes with only a mark IV (Deribit marks in the wings are extrapolations)
+)
 MIN_QUOTES = 5
 
 
@@ -78,9 +80,7 @@ class VolSurface:
                 res[sel] = (1 - a) * w0 + a * w1
         return out
 
-    def implied_vol(
-        self, strike: npt.ArrayLike, t: npt.ArrayLike, model: Literal["svi", "ssvi"] = "svi"
-    ) -> FloatArray:
+    def implied_vol(self, strike: npt.ArrayLike, t: npt.ArrayLike, model: Literal["svi", "ssvi"] = "svi") -> FloatArray:
         """Black implied vol at absolute strikes and expiries (years)."""
         t_ = np.asarray(t, dtype=np.float64)
         if np.any(t_ <= 0):
@@ -174,7 +174,9 @@ def otm_mask(chain: OptionChain) -> npt.NDArray[np.bool_]:
     return np.asarray(np.where(chain.is_call, chain.strike >= chain.forward, chain.strike < chain.forward), dtype=bool)
 
 
-def quality(chain: OptionChain, fitted: FloatArray, target: FloatArray, subset: npt.NDArray[np.bool_] | None = None) -> FitQuality:
+def quality(
+    chain: OptionChain, fitted: FloatArray, target: FloatArray, subset: npt.NDArray[np.bool_] | None = None
+) -> FitQuality:
     """Share of quotes with both bid and ask IV whose fitted IV lies inside [bid, ask], and the error of the fit
     against the mid IV of those quotes (vol points), over `subset` (default: all quotes)."""
     both = chain.has_both if subset is None else chain.has_both & subset
@@ -258,7 +260,11 @@ def fit_surface(chain: OptionChain, *, with_ssvi: bool = True) -> SurfaceFit:
         keep = usable & np.isin(labels, [s.label for s in slices])
         t1 = time.perf_counter()
         sfit = fit_ssvi(
-            k_all[keep], chain.t[keep], target[keep] ** 2 * chain.t[keep], ts, theta,
+            k_all[keep],
+            chain.t[keep],
+            target[keep] ** 2 * chain.t[keep],
+            ts,
+            theta,
             1.0 / (target[keep] * spread[keep] * chain.t[keep]) ** 2,
         )
         ssvi_ms = (time.perf_counter() - t1) * 1000.0

@@ -185,10 +185,10 @@ def _inner(
             c = 0
             for i in range(nc):
                 for j in range(i + 1, nc):
-                    for l in range(j + 1, nc):
+                    for m3 in range(j + 1, nc):
                         combos[c, 0] = i
                         combos[c, 1] = j
-                        combos[c, 2] = l
+                        combos[c, 2] = m3
                         c += 1
         for ci in range(combos.shape[0]):
             for r in range(size):
@@ -324,8 +324,11 @@ def _nelder_mead(
                         tp = pts[j, d]
                         pts[j, d] = pts[j + 1, d]
                         pts[j + 1, d] = tp
-        size = abs(pts[1, 0] - pts[0, 0]) + abs(pts[2, 0] - pts[0, 0]) + abs(pts[1, 1] - pts[0, 1]) + abs(
-            pts[2, 1] - pts[0, 1]
+        size = (
+            abs(pts[1, 0] - pts[0, 0])
+            + abs(pts[2, 0] - pts[0, 0])
+            + abs(pts[1, 1] - pts[0, 1])
+            + abs(pts[2, 1] - pts[0, 1])
         )
         if size < 1e-7 or (fv[2] - fv[0]) <= 1e-12 * (abs(fv[0]) + 1e-20):
             break

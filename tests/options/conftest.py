@@ -37,20 +37,31 @@ def make_chain(noise: float = 0.0, half_spread: float = 0.01, seed: int = 0) -> 
                 asks.append(m + half_spread)
                 marks.append(v)
     return OptionChain(
-        labels, np.array(ts), np.array(ks), np.array(calls), np.array(fwds), np.array(bids), np.array(asks),
-        np.array(marks), "BTC",
+        labels,
+        np.array(ts),
+        np.array(ks),
+        np.array(calls),
+        np.array(fwds),
+        np.array(bids),
+        np.array(asks),
+        np.array(marks),
+        "BTC",
     )
 
 
 def chain_to_csv(chain: OptionChain) -> str:
-    header = "snapshot_ts_ms,instrument_name,option_type,strike,expiry_ts_ms,expiry_utc,underlying_price,bid_iv,ask_iv,mark_iv"
+    header = (
+        "snapshot_ts_ms,instrument_name,option_type,strike,expiry_ts_ms,expiry_utc,underlying_price,"
+        "bid_iv,ask_iv,mark_iv"
+    )
     rows = [header]
     for i in range(len(chain)):
         exp_ms = SNAPSHOT_MS + chain.t[i] * 365 * 86_400_000
         kind = "call" if chain.is_call[i] else "put"
         rows.append(
             f"{SNAPSHOT_MS},BTC-X-{chain.strike[i]:.0f}-{kind[0].upper()},{kind},{float(chain.strike[i])!r},{float(exp_ms)!r},"
-            f"{chain.expiry_label[i]},{float(chain.forward[i])!r},{float(chain.bid_iv[i] * 100)!r},{float(chain.ask_iv[i] * 100)!r},"
+            f"{chain.expiry_label[i]},{float(chain.forward[i])!r},{float(chain.bid_iv[i] * 100)!r},"
+            f"{float(chain.ask_iv[i] * 100)!r},"
             f"{float(chain.mark_iv[i] * 100)!r}"
         )
     return "\n".join(rows) + "\n"

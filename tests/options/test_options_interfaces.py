@@ -16,26 +16,112 @@ from tools.registry import get_tool
 
 
 def test_cli_price_greeks_iv(capsys):
-    assert main(["option", "price", "--type", "call", "--underlying", "100", "--strike", "110", "--days", "30",
-                 "--vol", "0.5", "--json"]) == 0
+    assert (
+        main(
+            [
+                "option",
+                "price",
+                "--type",
+                "call",
+                "--underlying",
+                "100",
+                "--strike",
+                "110",
+                "--days",
+                "30",
+                "--vol",
+                "0.5",
+                "--json",
+            ]
+        )
+        == 0
+    )
     price = json.loads(capsys.readouterr().out)["price"]
     assert 1.0 < price < 4.0
-    assert main(["option", "greeks", "--type", "call", "--underlying", "100", "--strike", "110", "--days", "30",
-                 "--vol", "0.5", "--inverse", "--json"]) == 0
+    assert (
+        main(
+            [
+                "option",
+                "greeks",
+                "--type",
+                "call",
+                "--underlying",
+                "100",
+                "--strike",
+                "110",
+                "--days",
+                "30",
+                "--vol",
+                "0.5",
+                "--inverse",
+                "--json",
+            ]
+        )
+        == 0
+    )
     g = json.loads(capsys.readouterr().out)
     assert 0 < g["delta"] < 0.5 and g["coin"]["delta_coin"] < g["delta"]
-    assert main(["option", "iv", "--type", "call", "--underlying", "100", "--strike", "110", "--days", "30",
-                 "--price", str(price), "--json"]) == 0
+    assert (
+        main(
+            [
+                "option",
+                "iv",
+                "--type",
+                "call",
+                "--underlying",
+                "100",
+                "--strike",
+                "110",
+                "--days",
+                "30",
+                "--price",
+                str(price),
+                "--json",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["implied_vol"] == pytest.approx(0.5, rel=1e-9)
 
 
 def test_cli_bad_input_exit_2(capsys, tmp_path):
-    assert main(["option", "price", "--type", "call", "--underlying", "100", "--strike", "110", "--days", "-1",
-                 "--vol", "0.5"]) == 2
+    assert (
+        main(
+            [
+                "option",
+                "price",
+                "--type",
+                "call",
+                "--underlying",
+                "100",
+                "--strike",
+                "110",
+                "--days",
+                "-1",
+                "--vol",
+                "0.5",
+            ]
+        )
+        == 2
+    )
     assert "expiry_days" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
-        main(["option", "price", "--type", "straddle", "--underlying", "100", "--strike", "1", "--days", "1",
-              "--vol", "0.5"])
+        main(
+            [
+                "option",
+                "price",
+                "--type",
+                "straddle",
+                "--underlying",
+                "100",
+                "--strike",
+                "1",
+                "--days",
+                "1",
+                "--vol",
+                "0.5",
+            ]
+        )
     assert exc.value.code == 2
     assert main(["option", "surface", "--chain", str(tmp_path / "missing.csv")]) == 2
     bad = tmp_path / "bad.csv"
@@ -43,8 +129,25 @@ def test_cli_bad_input_exit_2(capsys, tmp_path):
     assert main(["option", "surface", "--chain", str(bad), "--json"]) == 2
     assert "lacks column" in capsys.readouterr().err
     # a price above the forward has no implied vol: exit 1 with the reason
-    assert main(["option", "iv", "--type", "call", "--underlying", "100", "--strike", "110", "--days", "30",
-                 "--price", "150"]) == 1
+    assert (
+        main(
+            [
+                "option",
+                "iv",
+                "--type",
+                "call",
+                "--underlying",
+                "100",
+                "--strike",
+                "110",
+                "--days",
+                "30",
+                "--price",
+                "150",
+            ]
+        )
+        == 1
+    )
     assert "upper bound" in capsys.readouterr().out
 
 
@@ -81,8 +184,14 @@ def test_http_price_iv_surface(client):
     assert r.status_code == 200 and r.json()["implied_vol"] == pytest.approx(0.8, rel=1e-9)
     r = client.post("/v1/options/iv", json={**{k: v for k, v in body.items() if k != "vol"}, "price": 1e6})
     assert r.status_code == 200 and r.json()["ok"] is False and r.json()["reason_code"] == "above_max"
-    r = client.post("/v1/options/surface", json={"chain_csv_text": chain_to_csv(make_chain()),
-                                                  "queries": [{"strike": 9350, "expiry_days": 45}], "full": True})
+    r = client.post(
+        "/v1/options/surface",
+        json={
+            "chain_csv_text": chain_to_csv(make_chain()),
+            "queries": [{"strike": 9350, "expiry_days": 45}],
+            "full": True,
+        },
+    )
     assert r.status_code == 200, r.text
     out = r.json()
     assert out["arbitrage_free"] is True and out["within_spread_frac"] == 1.0
@@ -91,8 +200,9 @@ def test_http_price_iv_surface(client):
 
 
 def test_http_errors_and_auth(client):
-    r = client.post("/v1/options/price", json={"option_type": "call", "underlying": -1, "strike": 1,
-                                               "expiry_days": 1, "vol": 0.5})
+    r = client.post(
+        "/v1/options/price", json={"option_type": "call", "underlying": -1, "strike": 1, "expiry_days": 1, "vol": 0.5}
+    )
     assert r.status_code == 422
     r = client.post("/v1/options/surface", json={"chain_csv_text": "alpha,beta\n1,2\n"})
     assert r.status_code == 422 and "lacks column" in r.json()["detail"]
@@ -111,8 +221,9 @@ def test_tools_registered_and_invoke(tmp_path):
     assert not bad["ok"] and "vol" in bad["error"]
     iv = get_tool("implied_vol")
     assert iv is not None
-    r = iv.invoke({"option_type": "call", "underlying": 100, "strike": 100, "expiry_days": 365,
-                   "price": 7.965567455405804})
+    r = iv.invoke(
+        {"option_type": "call", "underlying": 100, "strike": 100, "expiry_days": 365, "price": 7.965567455405804}
+    )
     assert r["ok"] and r["result"]["implied_vol"] == pytest.approx(0.2, rel=1e-9)
     vs = get_tool("vol_surface")
     assert vs is not None

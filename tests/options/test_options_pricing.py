@@ -142,8 +142,9 @@ def test_edge_cases(backend):
     assert g.price[1] == 0.0
     assert g.price[2] == pytest.approx(110 - 100 * np.exp(-0.05))
     assert np.all(g.vega == 0.0) and np.all(g.gamma == 0.0)
-    bad = bsm_greeks([-1.0, 100.0, 100.0, np.nan], [100.0, 0.0, 100.0, 100.0], [1.0, 1.0, -1.0, 1.0], 0.2,
-                     backend=backend)
+    bad = bsm_greeks(
+        [-1.0, 100.0, 100.0, np.nan], [100.0, 0.0, 100.0, 100.0], [1.0, 1.0, -1.0, 1.0], 0.2, backend=backend
+    )
     assert np.all(np.isnan(bad.price)) and np.all(np.isnan(bad.delta))
     with pytest.raises(ValueError):
         bsm_price(100, 100, 1, 0.2, is_call="straddle")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pytest
 
@@ -159,7 +161,7 @@ class FakeDeribit:
     """Duck-typed ccxt exchange: markets + fetch_option_chain, no network."""
 
     id = "deribit"
-    has = {"fetchOptionChain": True}
+    has: ClassVar[dict[str, bool]] = {"fetchOptionChain": True}
 
     def __init__(self, chain):
         self.chain = chain
@@ -181,7 +183,8 @@ class FakeDeribit:
         return out
 
     def _sym(self, i):
-        return f"BTC/USD:BTC-{self.chain.expiry_label[i]}-{self.chain.strike[i]:.2f}-{'C' if self.chain.is_call[i] else 'P'}"
+        kind = "C" if self.chain.is_call[i] else "P"
+        return f"BTC/USD:BTC-{self.chain.expiry_label[i]}-{self.chain.strike[i]:.2f}-{kind}"
 
     def fetch_option_chain(self, code):
         from models.pricing import black76_price
@@ -191,12 +194,18 @@ class FakeDeribit:
             f, k, t, c = self.chain.forward[i], self.chain.strike[i], self.chain.t[i], bool(self.chain.is_call[i])
             info = {"underlying_price": f}
             if i % 2 == 0:  # raw IV fields present
-                info.update(bid_iv=self.chain.bid_iv[i] * 100, ask_iv=self.chain.ask_iv[i] * 100,
-                            mark_iv=self.chain.mark_iv[i] * 100)
+                info.update(
+                    bid_iv=self.chain.bid_iv[i] * 100,
+                    ask_iv=self.chain.ask_iv[i] * 100,
+                    mark_iv=self.chain.mark_iv[i] * 100,
+                )
             prices = {
                 name: float(black76_price(f, k, t, iv, 0.0, c)) / f
-                for name, iv in (("bidPrice", self.chain.bid_iv[i]), ("askPrice", self.chain.ask_iv[i]),
-                                 ("markPrice", self.chain.mark_iv[i]))
+                for name, iv in (
+                    ("bidPrice", self.chain.bid_iv[i]),
+                    ("askPrice", self.chain.ask_iv[i]),
+                    ("markPrice", self.chain.mark_iv[i]),
+                )
             }
             out[self._sym(i)] = {"info": info, "underlyingPrice": f, **prices}
         return out
@@ -216,7 +225,7 @@ def test_chain_from_ccxt_fake_exchange(synthetic_chain):
 def test_chain_from_ccxt_rejects_unsupported_exchange():
     class NoOptions:
         id = "binance"
-        has = {"fetchOptionChain": False}
+        has: ClassVar[dict[str, bool]] = {"fetchOptionChain": False}
 
     with pytest.raises(ValueError, match="fetchOptionChain"):
         chain_from_ccxt(NoOptions())
