@@ -161,6 +161,11 @@ class ReconcileReport:
         return asdict(self)
 
 
+def _count(col: Any, query: Doc) -> int:
+    # count_documents (an aggregation) has been seen to hang on the embedded server; a projected find does not
+    return sum(1 for _ in col.find(query, {"_id": 1}))
+
+
 def public_order(doc: Doc) -> Doc:
     out = {k: v for k, v in doc.items() if k not in ("_id",)}
     out["id"] = doc["_id"]
@@ -472,7 +477,7 @@ class TradingService:
         fee = 0.001
         cash = self.portfolio.quote_cash(venue) - pending_notional * (1 + fee)
         since = self.clock() - 60_000
-        recent = self.store.children.count_documents({"sent_ms": {"$gte": since}})
+        recent = _count(self.store.children, {"sent_ms": {"$gte": since}})
         return PortfolioView(
             equity=equity,
             cash_free=cash,
@@ -689,7 +694,7 @@ class TradingService:
                 if wait > 0:
                     await self.sleep(wait)
                 stop_reason = await self._send_slice(order_id, request, sl, sent_any)
-                sent_any = sent_any or bool(self.store.children.count_documents({"order_id": order_id}))
+                sent_any = sent_any or bool(_count(self.store.children, {"order_id": order_id}))
                 if stop_reason:
                     break
                 if sl.wait_for_previous:
@@ -1253,8 +1258,8 @@ class TradingService:
                 "gross_exposure": gross / self.limits.max_gross_exposure if self.limits.max_gross_exposure else None,
                 "net_exposure": net / self.limits.max_net_exposure if self.limits.max_net_exposure else None,
             },
-            "pending_approvals": self.store.orders.count_documents({"state": S.PENDING_APPROVAL.value}),
-            "unresolved_orders": self.store.children.count_documents({"state": S.UNRESOLVED.value}),
+            "pending_approvals": _count(self.store.orders, {"state": S.PENDING_APPROVAL.value}),
+            "unresolved_orders": _count(self.store.children, {"state": S.UNRESOLVED.value}),
             "mode": "live" if self.config.live else "paper",
             "alerts": self.alerts[-10:],
         }
