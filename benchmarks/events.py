@@ -5,9 +5,10 @@
 Events are normalised ticker events (trading.market_data.events.ticker_event). Phases:
 - normalise: Ticker -> Event, single thread;
 - inproc: InProcessBus.publish_many in batches of 10,000 to one consumer group, drained in batches (end to end);
-- redis: RedisStreamsBus.publish_many (100 events per stream entry, MessagePack, pipelined) while a consumer of one
-  group (same process, same event loop) reads entries, decodes them into Events and acknowledges them; the rate is
-  published-delivered-decoded-acknowledged events per second (end to end).
+- redis: RedisStreamsBus.publish_many (100 events per stream entry, MessagePack, pipelined) from this process while
+  `--consumers` worker processes (default 1) of one consumer group read entries, decode them into Events and
+  acknowledge them (the deployment shape); the rate is events published, delivered, decoded and acknowledged per
+  second, from the first publish to the last acknowledgement (end to end).
 Redis: REDIS_URL, else 127.0.0.1:6379, else a redis-server from PATH on a free port; if none, redis_per_s is null
 with a note. Goals: inproc >= 1,000,000/s, redis >= 200,000/s. Prints one JSON line last.
 """
@@ -97,41 +98,81 @@ def find_redis(url: str | None) -> tuple[str | None, subprocess.Popen[bytes] | N
     return started, proc, "redis-server started for the benchmark"
 
 
-async def bench_redis(url: str, events: list[Event]) -> dict[str, float]:
+def _consumer_process(url: str, prefix: str, name: str, n_total: int, out: Any) -> None:
+    """A worker process of the consumer group: read entries, decode into Events, acknowledge."""
+    from core.events_redis import RedisStreamsBus
+
+    async def run() -> tuple[int, float]:
+        bus = RedisStreamsBus(url, prefix=prefix, block_ms=100)
+        got = 0
+        idle = 0
+        while idle < 20:  # stop after 2 s without entries
+            entries = await bus.read_entries(TOPIC_TICKER, "bench", name, count=20)
+            if not entries:
+                idle += 1
+                continue
+            idle = 0
+            got += sum(len(events) for _, events in entries)
+            await bus.ack_entries(TOPIC_TICKER, "bench", [entry_id for entry_id, _ in entries])
+            last = time.time()
+            if got >= n_total:
+                break
+        await bus.close()
+        return got, last
+
+    out.put(asyncio.run(run()))
+
+
+async def _publish(url: str, prefix: str, events: list[Event]) -> tuple[float, float]:
+    from core.events_redis import RedisStreamsBus
+
+    producer = RedisStreamsBus(url, prefix=prefix, pack_size=100, maxlen=None)
+    t0 = time.time()
+    for start in range(0, len(events), BATCH):
+        await producer.publish_many(events[start:start + BATCH])
+    t1 = time.time()
+    await producer.close()
+    return t0, t1
+
+
+def bench_redis(url: str, events: list[Event], consumers: int) -> dict[str, float]:
+    """Producer in this process, `consumers` worker processes sharing one group (the deployment shape)."""
+    import multiprocessing as mp
+
     from core.events_redis import RedisStreamsBus
 
     prefix = f"bench:{os.getpid()}:"
-    producer = RedisStreamsBus(url, prefix=prefix, pack_size=100, maxlen=None)
-    consumer = RedisStreamsBus(url, prefix=prefix, block_ms=200, read_count=200)
-    await consumer.ensure_group(TOPIC_TICKER, "bench", start_id="0")
-    n = len(events)
-    done = asyncio.Event()
-    consumed = 0
 
-    async def consume() -> None:
-        nonlocal consumed
-        while consumed < n:
-            entries = await consumer.read_entries(TOPIC_TICKER, "bench", "c1", count=20)
-            if not entries:
-                continue
-            consumed += sum(len(events) for _, events in entries)
-            await consumer.ack_entries(TOPIC_TICKER, "bench", [entry_id for entry_id, _ in entries])
-        done.set()
+    async def setup() -> None:
+        admin = RedisStreamsBus(url, prefix=prefix)
+        await admin.ensure_group(TOPIC_TICKER, "bench", start_id="$")
+        await admin.close()
 
-    t0 = time.perf_counter()
-    task = asyncio.create_task(consume())
-    for start in range(0, n, BATCH):
-        await producer.publish_many(events[start:start + BATCH])
-    publish_s = time.perf_counter() - t0
-    await asyncio.wait_for(done.wait(), timeout=300)
-    total_s = time.perf_counter() - t0
-    await task
-    pending = await producer.pending_count(TOPIC_TICKER, "bench")
-    await producer.delete_topic(TOPIC_TICKER)
-    await producer.close()
-    await consumer.close()
-    assert consumed == n and pending == 0, (consumed, n, pending)
-    return {"publish_per_s": n / publish_s, "end_to_end_per_s": n / total_s}
+    asyncio.run(setup())
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_consumer_process, args=(url, prefix, f"c{i}", len(events), queue))
+             for i in range(consumers)]
+    for p in procs:
+        p.start()
+    time.sleep(1.5)  # let the workers import and block on XREADGROUP
+    t0, t1 = asyncio.run(_publish(url, prefix, events))
+    results = [queue.get(timeout=600) for _ in procs]
+    for p in procs:
+        p.join(30)
+    consumed = sum(r[0] for r in results)
+    finished = max(r[1] for r in results)
+
+    async def teardown() -> int:
+        admin = RedisStreamsBus(url, prefix=prefix)
+        pending = await admin.pending_count(TOPIC_TICKER, "bench")
+        await admin.delete_topic(TOPIC_TICKER)
+        await admin.close()
+        return pending
+
+    pending = asyncio.run(teardown())
+    assert consumed == len(events) and pending == 0, (consumed, len(events), pending)
+    return {"publish_per_s": len(events) / (t1 - t0), "end_to_end_per_s": len(events) / (finished - t0)}
 
 
 def main() -> None:
@@ -139,6 +180,7 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=2_000_000)
     ap.add_argument("--redis-events", type=int, default=1_000_000)
     ap.add_argument("--redis-url", default=None)
+    ap.add_argument("--consumers", type=int, default=1, help="consumer worker processes sharing one group")
     args = ap.parse_args()
 
     normalise = bench_normalise(200_000)
@@ -151,7 +193,7 @@ def main() -> None:
     redis_stats: dict[str, float] | None = None
     try:
         if url is not None:
-            redis_stats = asyncio.run(bench_redis(url, events[: args.redis_events]))
+            redis_stats = bench_redis(url, events[: args.redis_events], args.consumers)
             print(f"redis ({how}): publish {redis_stats['publish_per_s']:,.0f}/s, end to end "
                   f"{redis_stats['end_to_end_per_s']:,.0f}/s", file=sys.stderr)
     finally:
@@ -164,6 +206,7 @@ def main() -> None:
         "redis_publish_per_s": round(redis_stats["publish_per_s"]) if redis_stats else None,
         "normalise_per_s": round(normalise),
         "events": args.events, "redis_events": args.redis_events if redis_stats else 0,
+        "redis_consumers": args.consumers,
         "goal_inproc_per_s": 1_000_000, "goal_redis_per_s": 200_000,
         "inproc_ok": inproc >= 1_000_000,
         "redis_ok": bool(redis_stats and redis_stats["end_to_end_per_s"] >= 200_000),

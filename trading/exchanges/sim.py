@@ -16,6 +16,7 @@ import asyncio
 import dataclasses
 import hashlib
 import math
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -114,13 +115,15 @@ class _Path:
         self.log_levels = levels - levels[anchor_day] + math.log(spec.anchor)
         self.daily_sigma = sigma
         self._days: OrderedDict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = OrderedDict()
+        self._lock = threading.Lock()  # history requests run in worker threads
 
     def day(self, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(log close per minute, minute sigma, volume per minute) for day index d since EPOCH."""
-        hit = self._days.get(d)
-        if hit is not None:
-            self._days.move_to_end(d)
-            return hit
+        with self._lock:
+            hit = self._days.get(d)
+            if hit is not None:
+                self._days.move_to_end(d)
+                return hit
         if d < 0 or d >= N_DAYS:
             raise errors.ExchangeError(f"sim: no data for day {d} (range 2017-01-01 .. 2049)", exchange="sim")
         rng = np.random.default_rng(_seed(self.seed, self.spec.symbol, "day", d))
@@ -132,10 +135,11 @@ class _Path:
         closes = start + walk - frac * (walk[-1] - (end - start))
         volume = (self.spec.min_cost * 2000 / math.exp(start)) * (0.3 + np.abs(rets) / (sigma + 1e-12)) \
             * rng.lognormal(0.0, 0.5, 1440)
-        self._days[d] = (closes, sigma, volume)
-        if len(self._days) > 400:
-            self._days.popitem(last=False)
-        return self._days[d]
+        with self._lock:
+            self._days[d] = (closes, sigma, volume)
+            if len(self._days) > 400:
+                self._days.popitem(last=False)
+        return closes, sigma, volume
 
     def minutes(self, start_ms: int, end_ms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Minute candles with open time in [start_ms, end_ms): times, open, high, low, close, volume."""
