@@ -1,0 +1,165 @@
+"""Retrieval: semantic search over Chroma with metadata filters, re-ranked with BM25 keyword scores.
+
+1. The query is embedded with MiniLM and Chroma returns the `candidates` nearest documents that pass the filters
+   (symbols: any of; time window on `published_ts`; sources: any of; event types: any of).
+2. Hybrid scoring: BM25 (k1=1.2, b=0.75) over the candidates' stored text, with IDF from the candidate pool,
+   normalised to [0, 1] and mixed with cosine similarity: score = alpha * cosine + (1 - alpha) * bm25_norm.
+3. Each hit carries its citation: title, source, published time and url.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from knowledge.store import NewsStore
+from knowledge.text import base_asset, tokenize
+
+
+@dataclass
+class SearchHit:
+    id: str
+    title: str
+    source: str
+    published: datetime
+    url: str
+    symbols: list[str]
+    events: list[str]
+    sentiment: float | None
+    score: float
+    semantic: float
+    keyword: float
+    snippet: str = ""
+    rank: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def citation(self) -> dict[str, str]:
+        return {"title": self.title, "source": self.source,
+                "published": self.published.isoformat(timespec="minutes"), "url": self.url}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rank": self.rank, "id": self.id, "title": self.title, "source": self.source,
+            "published": self.published.isoformat(timespec="minutes"), "url": self.url, "symbols": self.symbols,
+            "events": self.events, "sentiment": self.sentiment, "score": round(self.score, 4),
+            "semantic": round(self.semantic, 4), "keyword": round(self.keyword, 4), "snippet": self.snippet,
+        }
+
+
+def build_where(
+    *,
+    symbols: Sequence[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    sources: Sequence[str] | None = None,
+    events: Sequence[str] | None = None,
+) -> dict[str, Any] | None:
+    """A Chroma `where` filter from the search filters (None when unfiltered)."""
+    clauses: list[dict[str, Any]] = []
+
+    def any_of(keys: list[dict[str, Any]]) -> None:
+        if len(keys) == 1:
+            clauses.append(keys[0])
+        elif keys:
+            clauses.append({"$or": keys})
+
+    if symbols:
+        any_of([{f"sym_{s}": True} for s in dict.fromkeys(base_asset(s) for s in symbols)])
+    if events:
+        any_of([{f"ev_{e}": True} for e in dict.fromkeys(events)])
+    if sources:
+        src = list(dict.fromkeys(sources))
+        clauses.append({"source": src[0]} if len(src) == 1 else {"source": {"$in": src}})
+    if since is not None:
+        clauses.append({"published_ts": {"$gte": int(since.timestamp())}})
+    if until is not None:
+        clauses.append({"published_ts": {"$lte": int(until.timestamp())}})
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def bm25_scores(query_terms: list[str], docs: list[list[str]], k1: float = 1.2, b: float = 0.75) -> list[float]:
+    if not docs or not query_terms:
+        return [0.0] * len(docs)
+    n = len(docs)
+    avg = sum(len(d) for d in docs) / n or 1.0
+    df = Counter(t for d in docs for t in set(d))
+    out = []
+    for d in docs:
+        tf = Counter(d)
+        s = 0.0
+        for t in set(query_terms):
+            f = tf.get(t, 0)
+            if not f:
+                continue
+            idf = math.log(1.0 + (n - df[t] + 0.5) / (df[t] + 0.5))
+            s += idf * f * (k1 + 1) / (f + k1 * (1 - b + b * len(d) / avg))
+        out.append(s)
+    return out
+
+
+def search(
+    store: NewsStore,
+    query: str,
+    *,
+    k: int = 10,
+    symbols: Sequence[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    sources: Sequence[str] | None = None,
+    events: Sequence[str] | None = None,
+    hybrid: bool = True,
+    alpha: float = 0.7,
+    candidates: int | None = None,
+) -> list[SearchHit]:
+    """The k best documents for `query` that pass the filters, best first."""
+    query = query.strip()
+    if not query:
+        raise ValueError("query is empty")
+    k = max(1, min(100, k))
+    n_cand = candidates or (max(4 * k, 40) if hybrid else k)
+    where = build_where(symbols=symbols, since=since, until=until, sources=sources, events=events)
+    q_emb = store.embedder.embed([query])
+    res = store.col.query(
+        query_embeddings=q_emb, n_results=n_cand, where=where, include=["metadatas", "documents", "distances"]
+    )
+    ids = res["ids"][0] if res["ids"] else []
+    if not ids:
+        return []
+    metas = (res["metadatas"] or [[]])[0]
+    texts = (res["documents"] or [[]])[0]
+    dists = (res["distances"] or [[]])[0]
+    sem = [1.0 - float(d) for d in dists]
+    kw = [0.0] * len(ids)
+    if hybrid:
+        raw = bm25_scores(tokenize(query), [tokenize(t or "") for t in texts])
+        top = max(raw) if raw else 0.0
+        kw = [r / top if top > 0 else 0.0 for r in raw]
+    hits: list[SearchHit] = []
+    for i, doc_id in enumerate(ids):
+        m: dict[str, Any] = dict(metas[i] or {})
+        score = alpha * sem[i] + (1 - alpha) * kw[i] if hybrid else sem[i]
+        text = texts[i] or ""
+        title = str(m.get("title", ""))
+        snippet = text[len(title) + 2 :] if text.startswith(title) else text
+        hits.append(
+            SearchHit(
+                id=doc_id, title=title, source=str(m.get("source", "")),
+                published=datetime.fromtimestamp(int(m.get("published_ts", 0)), UTC), url=str(m.get("url", "")),
+                symbols=[s for s in str(m.get("symbols", "")).split(",") if s],
+                events=[e for e in str(m.get("events", "")).split(",") if e],
+                sentiment=float(m["sentiment"]) if "sentiment" in m else None,
+                score=score, semantic=sem[i], keyword=kw[i], snippet=snippet[:300],
+            )
+        )
+    hits.sort(key=lambda h: -h.score)
+    hits = hits[:k]
+    for r, h in enumerate(hits, start=1):
+        h.rank = r
+    return hits

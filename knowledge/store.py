@@ -1,0 +1,202 @@
+"""The knowledge base: documents in Mongo (`news_docs`), embeddings and filter metadata in Chroma.
+
+Chroma runs embedded (`PersistentClient` under `data_dir/chroma`, telemetry off) or as a server when CHROMA_HOST is
+set. Collections are created with `embedding_function=None`: every vector is computed by `knowledge.embeddings`
+and passed in, so Chroma's default (downloading) embedding function is never touched.
+
+Chroma metadata per document: source, published_ts (epoch seconds), title, url, symbols ("BTC,ETH"), one boolean
+`sym_<BASE>` per coin and `ev_<type>` per event type (Chroma metadata holds scalars; booleans make the symbol and
+event filters exact), and the offline sentiment score.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from pymongo import ASCENDING, DESCENDING
+from pymongo.database import Database
+
+from core.settings import Settings, get_settings
+from knowledge.embeddings import Embedder, get_embedder
+from knowledge.models import NewsDoc
+
+COLLECTION = "news_minilm_v1"
+MONGO_COLLECTION = "news_docs"
+
+_clients: dict[str, Any] = {}
+_clients_lock = threading.Lock()
+
+
+def chroma_client(settings: Settings | None = None, *, path: Path | None = None) -> Any:
+    """A Chroma client: HttpClient when CHROMA_HOST is set, else PersistentClient under data_dir/chroma."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    settings = settings or get_settings()
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_host and path is None:
+        key = f"http://{settings.chroma_host}:{settings.chroma_port}"
+        with _clients_lock:
+            if key not in _clients:
+                _clients[key] = chromadb.HttpClient(
+                    host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
+                )
+            return _clients[key]
+    target = path or settings.data_dir / "chroma"
+    target.mkdir(parents=True, exist_ok=True)
+    key = str(target.resolve())
+    with _clients_lock:
+        if key not in _clients:
+            _clients[key] = chromadb.PersistentClient(path=key, settings=chroma_settings)
+        return _clients[key]
+
+
+def _chroma_meta(doc: NewsDoc) -> dict[str, str | int | float | bool]:
+    meta: dict[str, str | int | float | bool] = {
+        "source": doc.source,
+        "published_ts": int(doc.published.timestamp()),
+        "title": doc.title[:300],
+        "url": doc.url[:1000],
+        "symbols": ",".join(doc.symbols),
+        "events": ",".join(doc.events),
+    }
+    for sym in doc.symbols:
+        meta[f"sym_{sym}"] = True
+    for ev in doc.events:
+        meta[f"ev_{ev}"] = True
+    if doc.sentiment_score is not None:
+        meta["sentiment"] = float(doc.sentiment_score)
+    return meta
+
+
+class NewsStore:
+    def __init__(
+        self,
+        db: Database[dict[str, Any]],
+        chroma: Any,
+        *,
+        embedder: Embedder | None = None,
+        collection: str = COLLECTION,
+    ) -> None:
+        self.db = db
+        self.docs = db[MONGO_COLLECTION]
+        self.docs.create_index([("url_canon", ASCENDING)])
+        self.docs.create_index([("content_hash", ASCENDING)])
+        self.docs.create_index([("published", DESCENDING)])
+        self.docs.create_index([("symbols", ASCENDING)])
+        self.docs.create_index([("events", ASCENDING)])
+        self.chroma = chroma
+        self.embedder = embedder or get_embedder()
+        self.collection_name = collection
+        self.col = chroma.get_or_create_collection(
+            name=collection,
+            embedding_function=None,
+            configuration={"hnsw": {"space": "cosine", "ef_search": 100, "ef_construction": 100}},
+            metadata={"embedding": "all-MiniLM-L6-v2", "dim": 384},
+        )
+        try:
+            self._max_batch = int(chroma.get_max_batch_size())
+        except Exception:  # older servers do not report it
+            self._max_batch = 5000
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, db: Database[dict[str, Any]] | None = None) -> NewsStore:
+        from core.storage import get_db
+
+        settings = settings or get_settings()
+        return cls(db if db is not None else get_db(settings), chroma_client(settings))
+
+    # -- lookups ---------------------------------------------------------------------------------------------
+    def known_ids(self, ids: Iterable[str]) -> set[str]:
+        ids = list(ids)
+        if not ids:
+            return set()
+        return {d["_id"] for d in self.docs.find({"_id": {"$in": ids}}, {"_id": 1})}
+
+    def known_hashes(self, hashes: Iterable[str]) -> set[str]:
+        hashes = list(hashes)
+        if not hashes:
+            return set()
+        return {d["content_hash"] for d in self.docs.find({"content_hash": {"$in": hashes}}, {"content_hash": 1})}
+
+    def nearest(self, embeddings: NDArray[np.float32]) -> list[tuple[str | None, float]]:
+        """For each vector, the closest stored document and its cosine similarity ((None, -1) when empty)."""
+        if len(embeddings) == 0:
+            return []
+        if self.col.count() == 0:
+            return [(None, -1.0)] * len(embeddings)
+        res = self.col.query(query_embeddings=embeddings, n_results=1, include=["distances"])
+        out: list[tuple[str | None, float]] = []
+        for ids, dists in zip(res["ids"], res["distances"] or [], strict=False):
+            out.append((ids[0], 1.0 - float(dists[0])) if ids else (None, -1.0))
+        return out
+
+    def count(self) -> int:
+        return int(self.col.count())
+
+    # -- writes ----------------------------------------------------------------------------------------------
+    def add(self, docs: Sequence[NewsDoc], embeddings: NDArray[np.float32]) -> int:
+        if not docs:
+            return 0
+        if len(docs) != len(embeddings):
+            raise ValueError("one embedding per document is required")
+        from pymongo import ReplaceOne
+
+        self.docs.bulk_write([ReplaceOne({"_id": d.id}, d.to_mongo(), upsert=True) for d in docs], ordered=False)
+        for start in range(0, len(docs), self._max_batch):
+            chunk = docs[start : start + self._max_batch]
+            self.col.upsert(
+                ids=[d.id for d in chunk],
+                embeddings=embeddings[start : start + self._max_batch],
+                metadatas=[_chroma_meta(d) for d in chunk],  # type: ignore[misc]
+                documents=[d.embed_text for d in chunk],
+            )
+        return len(docs)
+
+    def purge_older_than(self, cutoff: datetime) -> int:
+        """Retention: delete documents published before `cutoff` from Mongo and Chroma."""
+        ids = [d["_id"] for d in self.docs.find({"published": {"$lt": cutoff}}, {"_id": 1})]
+        for start in range(0, len(ids), self._max_batch):
+            self.col.delete(ids=ids[start : start + self._max_batch])
+        if ids:
+            self.docs.delete_many({"_id": {"$in": ids}})
+        return len(ids)
+
+    # -- reads -----------------------------------------------------------------------------------------------
+    def get_docs(self, ids: Sequence[str]) -> list[NewsDoc]:
+        by_id = {d["_id"]: NewsDoc.from_mongo(d) for d in self.docs.find({"_id": {"$in": list(ids)}})}
+        return [by_id[i] for i in ids if i in by_id]
+
+    def find(
+        self,
+        *,
+        symbols: Sequence[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        sources: Sequence[str] | None = None,
+        events: Sequence[str] | None = None,
+        limit: int = 100,
+    ) -> list[NewsDoc]:
+        """Documents matching the filters, newest first (no query text)."""
+        q: dict[str, Any] = {}
+        if symbols:
+            q["symbols"] = {"$in": list(symbols)}
+        if events:
+            q["events"] = {"$in": list(events)}
+        if sources:
+            q["source"] = {"$in": list(sources)}
+        window: dict[str, Any] = {}
+        if since is not None:
+            window["$gte"] = since
+        if until is not None:
+            window["$lte"] = until
+        if window:
+            q["published"] = window
+        cursor = self.docs.find(q).sort("published", DESCENDING).limit(limit)
+        return [NewsDoc.from_mongo(d) for d in cursor]
