@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from trading.risk.limits import RiskLimits
 from trading.types import Market, OrderType, Side
@@ -64,8 +64,9 @@ class MarketView:
     market: Market | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class CheckResult:
+class CheckResult(NamedTuple):
+    """One check's outcome (a NamedTuple: cheap to build on the hot path)."""
+
     name: str
     passed: bool
     margin: float | None  # headroom left after this order as a fraction of the limit (None: yes/no check)
