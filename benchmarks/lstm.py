@@ -7,6 +7,7 @@ windows, Adam, MSE + quantile heads), horizon 24; the epoch budget is capped so 
 model's horizon (24 steps = 24 h), with the 1-step numbers under "h1".
 
     .venv/bin/python benchmarks/lstm.py [--epochs 12] [--folds 3] [--test-size 500] [--horizon 24]
+        [--uncertainty quantile|mc_dropout]
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=3)
     ap.add_argument("--test-size", type=int, default=500)
     ap.add_argument("--horizon", type=int, default=24)
+    ap.add_argument("--uncertainty", choices=["quantile", "mc_dropout"], default="quantile")
     args = ap.parse_args()
 
     if args.data.is_file():
@@ -67,7 +69,7 @@ def main() -> None:
 
     cfg = LSTMConfig(
         horizon=args.horizon, epochs=args.epochs, patience=args.patience, folds=args.folds,
-        test_size=args.test_size, progress=sys.stderr.isatty(),
+        test_size=args.test_size, progress=sys.stderr.isatty(), uncertainty=args.uncertainty,
     )
     print(f"config: {json.dumps(cfg.to_dict())}", file=sys.stderr)
     t0 = time.perf_counter()
@@ -118,6 +120,7 @@ def main() -> None:
         "coverage80": round(head.coverage, 4),
         "dm_p": round(head.dm_p, 4),
         "h": cfg.horizon,
+        "uncertainty": cfg.uncertainty,
         "beats_rw": head.beats_random_walk,
         "h1": {
             "rmse_ratio_rw": round(h1.rmse_ratio_rw, 4),

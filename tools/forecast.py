@@ -78,6 +78,7 @@ def run_forecast(
     store: bool = True,
     pair: pd.DataFrame | None = None,
     pair_path: str | None = None,
+    source: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Load the newest good model, forecast from the latest candles, optionally write a PNG chart, store it.
 
@@ -90,7 +91,7 @@ def run_forecast(
     registry = ModelRegistry(database, root or models_root())
     record, engine = load_engine(registry, symbol, timeframe)
     if candles is not None:
-        source: dict[str, Any] = {"source": "request", "simulated": False, "n_candles": len(candles)}
+        source = source or {"source": "request", "simulated": False, "n_candles": len(candles)}
     else:
         candles, source = load_candles(symbol, timeframe, data_path=data_path)
     if pair is None and "pair" in engine.config.features:

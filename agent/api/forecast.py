@@ -77,13 +77,27 @@ def create_forecast(body: ForecastRequest, request: Request) -> dict[str, Any]:
     """Forecast from the newest good model. The answer always carries `skill` (walk-forward RMSE ratio to the
     random walk, directional accuracy, interval coverage, Diebold-Mariano p) and a plain `verdict`."""
     from models.lstm.data import DataError, candles_from_rows
+    from models.lstm.registry import ModelRegistry
     from models.lstm.service import ForecastError, NoModelError
     from models.lstm.sources import CandleSourceUnavailable
-    from tools.forecast import run_forecast
+    from tools.forecast import load_candles, models_root, run_forecast
 
+    db = _db(request)
+    if ModelRegistry(db, models_root()).latest(body.symbol, body.timeframe) is None:
+        raise HTTPException(
+            status_code=404,
+            detail=f"no trained model for {body.symbol} {body.timeframe}: run `crypto-agent train --symbol "
+            f"{body.symbol} --timeframe {body.timeframe}` first",
+        )
     try:
-        candles = candles_from_rows(body.candles) if body.candles is not None else None
-        result = run_forecast(body.symbol, body.timeframe, body.horizon, candles=candles, db=_db(request))
+        source = None
+        if body.candles is not None:
+            candles = candles_from_rows(body.candles)
+        else:  # fetched here (not inside run_forecast) so that the chart can reuse them
+            candles, source = load_candles(body.symbol, body.timeframe)
+        result = run_forecast(
+            body.symbol, body.timeframe, body.horizon, candles=candles, source=source, db=db
+        )
     except NoModelError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from exc
     except CandleSourceUnavailable as exc:
@@ -94,10 +108,6 @@ def create_forecast(body: ForecastRequest, request: Request) -> dict[str, Any]:
     if body.include_chart:
         from models.lstm.charts import forecast_chart_png
 
-        if candles is None:
-            from tools.forecast import load_candles
-
-            candles, _ = load_candles(body.symbol, body.timeframe)
         out["chart_png_base64"] = base64.b64encode(forecast_chart_png(candles, result)).decode()
     return out
 
