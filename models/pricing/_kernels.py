@@ -149,12 +149,21 @@ def greeks_kernel(
     cp: npt.NDArray[np.float64],
     black76: bool,
     second_order: bool,
-    out: npt.NDArray[np.float64],
+    o_price: npt.NDArray[np.float64],
+    o_delta: npt.NDArray[np.float64],
+    o_gamma: npt.NDArray[np.float64],
+    o_vega: npt.NDArray[np.float64],
+    o_theta: npt.NDArray[np.float64],
+    o_rho: npt.NDArray[np.float64],
+    o_vanna: npt.NDArray[np.float64],
+    o_volga: npt.NDArray[np.float64],
 ) -> None:
     """Generalised Black-Scholes with cost of carry b (BSM: b = r - q; Black-76: S = F and b = 0).
 
-    out rows: price, delta, gamma, vega, theta, rho[, vanna, volga]. Theta is dV/dt per year (calendar time),
-    vega and volga per unit of volatility, rho per unit of rate (Black-76: forward held fixed, rho = -T V).
+    Outputs are separate 1-d arrays (vanna/volga only written when second_order); separate buffers of a few MB are
+    recycled by the allocator between calls, where one large block would be a fresh, page-faulting mapping.
+    Theta is dV/dt per year (calendar time), vega and volga per unit of volatility, rho per unit of rate
+    (Black-76: forward held fixed, rho = -T V).
     """
     n = s.shape[0]
     for i in prange(n):
@@ -169,26 +178,33 @@ def greeks_kernel(
         if not (si > 0.0 and ki > 0.0 and ti >= 0.0 and sig >= 0.0 and (c == 1.0 or c == -1.0)) or (
             ri != ri or bi != bi
         ):
-            for j in range(out.shape[0]):
-                out[j, i] = nan
+            o_price[i] = nan
+            o_delta[i] = nan
+            o_gamma[i] = nan
+            o_vega[i] = nan
+            o_theta[i] = nan
+            o_rho[i] = nan
+            if second_order:
+                o_vanna[i] = nan
+                o_volga[i] = nan
             continue
         dfr = math.exp(-ri * ti)
-        dfc = dfr if bi == 0.0 else math.exp((bi - ri) * ti)
+        dfc = dfr if bi == 0.0 else (1.0 if bi == ri else math.exp((bi - ri) * ti))
         sqt = math.sqrt(ti)
         v = sig * sqt
         if v == 0.0:
             fwd = si * dfc / dfr
             itm = c * (fwd - ki) > 0.0
             px = c * (si * dfc - ki * dfr) if itm else 0.0
-            out[0, i] = px
-            out[1, i] = c * dfc if itm else 0.0
-            out[2, i] = 0.0
-            out[3, i] = 0.0
-            out[4, i] = (-c * (bi - ri) * si * dfc - c * ri * ki * dfr) if itm else 0.0
-            out[5, i] = (-ti * px if black76 else c * ki * ti * dfr) if itm else 0.0
+            o_price[i] = px
+            o_delta[i] = c * dfc if itm else 0.0
+            o_gamma[i] = 0.0
+            o_vega[i] = 0.0
+            o_theta[i] = (-c * (bi - ri) * si * dfc - c * ri * ki * dfr) if itm else 0.0
+            o_rho[i] = (-ti * px if black76 else c * ki * ti * dfr) if itm else 0.0
             if second_order:
-                out[6, i] = 0.0
-                out[7, i] = 0.0
+                o_vanna[i] = 0.0
+                o_volga[i] = 0.0
             continue
         sdf = si * dfc
         kdf = ki * dfr
@@ -207,20 +223,20 @@ def greeks_kernel(
         a = sdf * n1
         bk = kdf * n2
         px = c * (a - bk)
-        out[0, i] = px
-        out[1, i] = c * dfc * n1
+        o_price[i] = px
+        o_delta[i] = c * dfc * n1
         sdfpdf = sdf * pdf
-        out[2, i] = sdfpdf * iv / (si * si)
+        o_gamma[i] = sdfpdf * iv / (si * si)
         vega = sdfpdf * sqt
-        out[3, i] = vega
-        out[4, i] = -0.5 * sdfpdf * sig * sig * iv - c * ((bi - ri) * a + ri * bk)
+        o_vega[i] = vega
+        o_theta[i] = -0.5 * sdfpdf * sig * sig * iv - c * ((bi - ri) * a + ri * bk)
         if black76:
-            out[5, i] = -ti * px
+            o_rho[i] = -ti * px
         else:
-            out[5, i] = c * kdf * ti * n2
+            o_rho[i] = c * kdf * ti * n2
         if second_order:
-            out[6, i] = -dfc * pdf * d2 / sig
-            out[7, i] = vega * d1 * d2 / sig
+            o_vanna[i] = -dfc * pdf * d2 / sig
+            o_volga[i] = vega * d1 * d2 / sig
 
 
 @njit(parallel=True)

@@ -145,11 +145,14 @@ def _generalised(
     cp_in = option_sign(is_call)
     shape, (s_, k_, t_, r_, b_, v_, cp_) = _prepare(s, k, t, r, carry, vol, cp_in)
     if _use_numba(backend):
-        out = np.empty((8 if second_order else 6, s_.size))
-        _kernels.greeks_kernel(s_, k_, t_, r_, b_, v_, cp_, black76, second_order, out)
+        n = s_.size
+        bufs = [np.empty(n) for _ in range(6)]
+        extra = [np.empty(n), np.empty(n)] if second_order else [np.empty(0), np.empty(0)]
+        _kernels.greeks_kernel(s_, k_, t_, r_, b_, v_, cp_, black76, second_order, *bufs, *extra)
+        rows = [b.reshape(shape) for b in (bufs + extra if second_order else bufs)]
     else:
         out = _greeks_numpy(s_, k_, t_, r_, b_, v_, cp_, black76, second_order)
-    rows = [out[j].reshape(shape) for j in range(out.shape[0])]
+        rows = [out[j].reshape(shape) for j in range(out.shape[0])]
     return Greeks(*rows)
 
 
