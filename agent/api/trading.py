@@ -1,0 +1,150 @@
+"""HTTP for the money path: proposals, approvals, orders, positions, risk, desk halt/resume/kill.
+
+Scopes: trade (propose), approve (approve/reject), read (orders, positions, risk), admin (halt, resume, kill).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import BaseModel, Field
+
+from agent.api.auth import Principal, require_scope
+from tools.trading import ProposeOrderArgs
+from trading.oms.factory import arun, get_trading_service
+from trading.oms.service import MarketDataUnavailable, NotAuthorised, TradingError, TradingService
+
+router = APIRouter(tags=["trading"])
+
+
+def _svc(request: Request) -> TradingService:
+    """The app's service (tests install one on app.state.trading), else the process-wide one."""
+    svc = getattr(request.app.state, "trading", None)
+    if isinstance(svc, TradingService):
+        return svc
+    svc = get_trading_service(getattr(request.app.state, "settings", None), getattr(request.app.state, "db", None))
+    request.app.state.trading = svc
+    return svc
+
+
+def _who(p: Principal) -> str:
+    return p.name or p.key_id
+
+
+class DecisionBody(BaseModel):
+    reason: str = Field(default="", max_length=500)
+
+
+class DeskBody(BaseModel):
+    reason: str = Field(default="", max_length=500)
+    reset_baselines: bool = Field(default=False, description="resume only: accept the current loss as new baseline")
+
+
+_STATUS_CODES = {"not_found": 404, "forbidden": 403}
+
+
+def _result(res: Any) -> dict[str, Any]:
+    body = res.to_dict()
+    code = _STATUS_CODES.get(res.status)
+    if code:
+        raise HTTPException(status_code=code, detail="; ".join(res.reasons) or res.status)
+    return dict(body)
+
+
+@router.post("/v1/proposals", status_code=201)
+async def create_proposal(
+    body: ProposeOrderArgs, request: Request, p: Principal = Depends(require_scope("trade"))
+) -> dict[str, Any]:
+    svc = _svc(request)
+    try:
+        res = await arun(svc.propose_async(body.to_request(), _who(p), source="api"))
+    except (MarketDataUnavailable, TradingError) as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
+    return _result(res)
+
+
+@router.post("/v1/approvals/{order_id}/approve")
+async def approve(order_id: str, request: Request, p: Principal = Depends(require_scope("approve"))) -> dict[str, Any]:
+    return _result(await arun(_svc(request).approve(order_id, _who(p))))
+
+
+@router.post("/v1/approvals/{order_id}/reject")
+async def reject(
+    order_id: str, request: Request, body: DecisionBody | None = None, p: Principal = Depends(require_scope("approve"))
+) -> dict[str, Any]:
+    reason = (body.reason if body else "") or "rejected by approver"
+    return _result(_svc(request).reject(order_id, _who(p), reason))
+
+
+@router.get("/v1/orders")
+def list_orders(
+    request: Request,
+    state: str | None = Query(default=None, max_length=30),
+    symbol: str | None = Query(default=None, max_length=30),
+    limit: int = Query(default=50, ge=1, le=500),
+    _p: Principal = Depends(require_scope("read")),
+) -> dict[str, Any]:
+    return {"orders": _svc(request).list_orders(state, symbol, limit)}
+
+
+@router.get("/v1/orders/{order_id}")
+def get_order(order_id: str, request: Request, _p: Principal = Depends(require_scope("read"))) -> dict[str, Any]:
+    doc = _svc(request).get_order(order_id)
+    if doc is None:
+        raise HTTPException(status_code=404, detail=f"no order {order_id}")
+    return doc
+
+
+@router.post("/v1/orders/{order_id}/cancel")
+async def cancel(order_id: str, request: Request, p: Principal = Depends(require_scope("trade"))) -> dict[str, Any]:
+    return _result(await arun(_svc(request).cancel_order(order_id, _who(p))))
+
+
+@router.get("/v1/positions")
+def positions(
+    request: Request, by_venue: bool = False, _p: Principal = Depends(require_scope("read"))
+) -> dict[str, Any]:
+    return _svc(request).positions(by_venue=by_venue)
+
+
+@router.get("/v1/risk")
+def risk(request: Request, _p: Principal = Depends(require_scope("read"))) -> dict[str, Any]:
+    return _svc(request).risk_status()
+
+
+def _admin(fn: Any) -> dict[str, Any]:
+    try:
+        return dict(fn())
+    except NotAuthorised as exc:
+        raise HTTPException(status_code=403, detail=str(exc)) from exc
+
+
+@router.post("/v1/desk/halt")
+def halt(
+    request: Request, body: DeskBody | None = None, p: Principal = Depends(require_scope("admin"))
+) -> dict[str, Any]:
+    return _admin(lambda: _svc(request).halt(_who(p), (body.reason if body else "") or "halted via API"))
+
+
+@router.post("/v1/desk/resume")
+def resume(
+    request: Request, body: DeskBody | None = None, p: Principal = Depends(require_scope("admin"))
+) -> dict[str, Any]:
+    return _admin(
+        lambda: _svc(request).resume(
+            _who(p),
+            (body.reason if body else "") or "resumed via API",
+            reset_baselines=bool(body and body.reset_baselines),
+        )
+    )
+
+
+@router.post("/v1/desk/kill")
+async def kill(
+    request: Request, body: DeskBody | None = None, p: Principal = Depends(require_scope("admin"))
+) -> dict[str, Any]:
+    try:
+        return await arun(_svc(request).kill(_who(p), (body.reason if body else "") or "kill switch via API"))
+    except NotAuthorised as exc:
+        raise HTTPException(status_code=403, detail=str(exc)) from exc

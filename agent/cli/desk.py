@@ -1,0 +1,122 @@
+"""`crypto-agent desk status|halt|resume|kill|reconcile` and `crypto-agent orders list|show|propose|approve|reject`."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from typing import Any
+
+from trading.types import OrderType, Side
+
+
+def _print(obj: Any, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(obj, default=str))
+    else:
+        print(json.dumps(obj, indent=2, default=str))
+
+
+def _svc() -> Any:
+    from trading.oms.factory import get_trading_service
+
+    return get_trading_service()
+
+
+def _actor(args: argparse.Namespace) -> str:
+    return str(args.actor or getpass.getuser())
+
+
+def _desk(args: argparse.Namespace) -> int:
+    from trading.oms.factory import run
+    from trading.oms.service import NotAuthorised
+
+    svc = _svc()
+    try:
+        if args.action == "status":
+            out: Any = svc.risk_status()
+        elif args.action == "halt":
+            out = svc.halt(_actor(args), args.reason or "halted from CLI")
+        elif args.action == "resume":
+            out = svc.resume(_actor(args), args.reason or "resumed from CLI", reset_baselines=args.reset_baselines)
+        elif args.action == "kill":
+            out = run(svc.kill(_actor(args), args.reason or "kill switch from CLI"))
+        else:
+            out = run(svc.reconcile()).to_dict()
+    except NotAuthorised as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    _print(out, args.json)
+    return 0
+
+
+def _orders(args: argparse.Namespace) -> int:
+    from trading.oms.factory import run
+
+    svc = _svc()
+    if args.action == "list":
+        _print({"orders": svc.list_orders(args.state, args.symbol, args.limit)}, args.json)
+        return 0
+    if args.action == "propose":
+        from pydantic import ValidationError
+
+        from tools.trading import ProposeOrderArgs
+
+        try:
+            body = ProposeOrderArgs(
+                symbol=args.symbol,
+                side=Side(args.side),
+                qty=args.qty,
+                type=OrderType(args.type),
+                limit_price=args.price,
+                note=args.note or "",
+            )
+        except ValidationError as exc:
+            print(f"error: {exc.errors()[0]['msg']}", file=sys.stderr)
+            return 2
+        res = run(svc.propose_async(body.to_request(), _actor(args), source="cli"))
+        _print(res.to_dict(), args.json)
+        return 0 if res.status == "pending_approval" else 1
+    if not args.order_id:
+        print("error: an order id is required", file=sys.stderr)
+        return 2
+    if args.action == "show":
+        doc = svc.get_order(args.order_id)
+        if doc is None:
+            print(f"error: no order {args.order_id}", file=sys.stderr)
+            return 1
+        _print(doc, args.json)
+        return 0
+    if args.action == "approve":
+        res = run(svc.approve(args.order_id, _actor(args)))
+    else:
+        res = svc.reject(args.order_id, _actor(args), args.reason or "rejected from CLI")
+    _print(res.to_dict(), args.json)
+    return 0 if res.status in ("executed", "approved", "rejected") else 1
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    desk = sub.add_parser("desk", help="trading desk state: status, halt, resume (admin), kill switch, reconcile")
+    desk.add_argument("action", choices=["status", "halt", "resume", "kill", "reconcile"])
+    desk.add_argument("--reason", default=None)
+    desk.add_argument("--reset-baselines", action="store_true", help="resume: accept current loss as new baseline")
+    desk.add_argument("--as", dest="actor", default=None, help="who is acting (default: OS user)")
+    desk.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    desk.set_defaults(func=_desk)
+
+    orders = sub.add_parser("orders", help="orders and proposals: list, show, propose, approve, reject")
+    orders.add_argument("action", choices=["list", "show", "propose", "approve", "reject"])
+    orders.add_argument("order_id", nargs="?", default=None)
+    orders.add_argument("--state", default=None)
+    orders.add_argument("--symbol", default=None)
+    orders.add_argument("--limit", type=int, default=20)
+    orders.add_argument("--side", choices=["buy", "sell"], default="buy")
+    orders.add_argument("--qty", type=float, default=0.0)
+    orders.add_argument("--type", choices=["market", "limit"], default="market")
+    orders.add_argument("--price", type=float, default=None)
+    orders.add_argument("--note", default=None)
+    orders.add_argument("--reason", default=None)
+    orders.add_argument("--as", dest="actor", default=None, help="who is acting (default: OS user)")
+    orders.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    orders.set_defaults(func=_orders)

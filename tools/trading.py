@@ -1,0 +1,152 @@
+"""Money-path tools for the agent: propose an order (never execute), read the portfolio and the risk status.
+
+A proposal goes through the hard-coded risk gate and waits for a person to approve it; nothing here can approve,
+send or cancel an order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from tools.registry import ToolError, tool
+from trading.execution.algos import Algo
+from trading.oms.service import MarketDataUnavailable, OrderRequest, TradingError
+from trading.types import OrderType, Side
+
+
+def norm_symbol(value: str) -> str:
+    value = value.strip().upper().replace("-", "/").replace("_", "/")
+    if "/" not in value:
+        for quote in ("USDT", "USDC", "FDUSD"):
+            if value.endswith(quote) and len(value) > len(quote):
+                return f"{value[: -len(quote)]}/{quote}"
+    return value
+
+
+class ProposeOrderArgs(BaseModel):
+    symbol: str = Field(min_length=3, max_length=30, description="spot symbol, e.g. BTC/USDT")
+    side: Side = Field(description="buy or sell")
+    qty: float = Field(gt=0, le=1e9, description="quantity in the base asset (e.g. BTC)")
+    type: OrderType = Field(default=OrderType.MARKET, description="market or limit")
+    limit_price: float | None = Field(default=None, gt=0, description="required for limit orders")
+    venue: str | None = Field(default=None, max_length=30, description="exchange id; default: the smart router")
+    algo: Algo = Field(default=Algo.NONE, description="none, twap, vwap or iceberg")
+    slices: int = Field(default=1, ge=1, le=100, description="child orders for twap/vwap")
+    duration_s: float = Field(default=0.0, ge=0, le=86_400, description="schedule length for twap/vwap")
+    display_qty: float | None = Field(default=None, gt=0, description="iceberg clip size")
+    reduce_only: bool = False
+    allow_resize: bool = Field(default=False, description="let the risk gate shrink the order to fit limits")
+    stop_loss: float | None = Field(default=None, gt=0)
+    take_profit: float | None = Field(default=None, gt=0)
+    trailing_stop_pct: float | None = Field(default=None, gt=0, lt=1)
+    note: str = Field(default="", max_length=500, description="why: shown to the approver")
+
+    @field_validator("symbol")
+    @classmethod
+    def _symbol(cls, v: str) -> str:
+        return norm_symbol(v)
+
+    @model_validator(mode="after")
+    def _limit(self) -> ProposeOrderArgs:
+        if self.type is OrderType.LIMIT and self.limit_price is None:
+            raise ValueError("a limit order needs limit_price")
+        if self.type is OrderType.MARKET and self.limit_price is not None:
+            raise ValueError("limit_price is only for limit orders")
+        if self.algo is Algo.ICEBERG and self.display_qty is None:
+            raise ValueError("an iceberg order needs display_qty")
+        return self
+
+    def to_request(self) -> OrderRequest:
+        return OrderRequest(
+            symbol=self.symbol,
+            side=self.side,
+            qty=self.qty,
+            type=self.type,
+            limit_price=self.limit_price,
+            venue=self.venue,
+            algo=self.algo,
+            slices=self.slices,
+            duration_s=self.duration_s,
+            display_qty=self.display_qty,
+            reduce_only=self.reduce_only,
+            allow_resize=self.allow_resize,
+            stop_loss=self.stop_loss,
+            take_profit=self.take_profit,
+            trailing_stop_pct=self.trailing_stop_pct,
+            note=self.note,
+        )
+
+
+def compact_order(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+    if doc is None:
+        return None
+    keep = (
+        "id",
+        "state",
+        "request",
+        "requester",
+        "expires_ms",
+        "headroom",
+        "reasons",
+        "filled_qty",
+        "avg_price",
+        "fee_quote",
+        "approved_by",
+        "proposed_qty",
+    )
+    out = {k: doc.get(k) for k in keep if doc.get(k) is not None}
+    out.setdefault("id", doc.get("_id"))
+    return out
+
+
+@tool(
+    name="propose_order",
+    description="Propose a spot order for human approval. The hard-coded risk gate checks it now and again at "
+    "approval; the result says pending_approval (with its id and expiry) or rejected (with reasons). This tool "
+    "never executes anything.",
+    args=ProposeOrderArgs,
+    proposes_orders=True,
+)
+def propose_order(args: ProposeOrderArgs) -> dict[str, Any]:
+    from trading.oms.factory import get_trading_service, run
+
+    svc = get_trading_service()
+    try:
+        result = run(svc.propose_async(args.to_request(), "agent", source="llm"))
+    except (MarketDataUnavailable, TradingError) as exc:
+        raise ToolError(str(exc)) from exc
+    return {"status": result.status, "order": compact_order(result.order), "reasons": result.reasons}
+
+
+class PortfolioArgs(BaseModel):
+    by_venue: bool = Field(default=False, description="positions per venue instead of consolidated")
+
+
+@tool(
+    name="get_portfolio", description="Positions, cash and equity (paper or live, as configured).", args=PortfolioArgs
+)
+def get_portfolio(args: PortfolioArgs) -> dict[str, Any]:
+    from trading.oms.factory import get_trading_service
+
+    return get_trading_service().positions(by_venue=args.by_venue)
+
+
+class RiskArgs(BaseModel):
+    include_limits: bool = Field(default=False, description="also list every limit")
+
+
+@tool(
+    name="get_risk_status",
+    description="Desk state (active/reducing/halted), exposure, PnL, drawdown, VaR/ES, "
+    "Sharpe/Sortino, pending approvals and unresolved orders.",
+    args=RiskArgs,
+)
+def get_risk_status(args: RiskArgs) -> dict[str, Any]:
+    from trading.oms.factory import get_trading_service
+
+    status = get_trading_service().risk_status()
+    if not args.include_limits:
+        status.pop("limits", None)
+    return status
