@@ -12,6 +12,7 @@ TOOL_MODULES: list[str] = [
     "tools.forecast",
     "tools.backtest",
     "tools.options",
+    "tools.trading",
 ]
 
 

@@ -7,4 +7,5 @@ ROUTER_MODULES: list[str] = [
     "agent.api.market",
     "agent.api.options",
     "agent.slack.routes",
+    "agent.api.trading",
 ]

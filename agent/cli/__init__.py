@@ -14,6 +14,7 @@ COMMAND_MODULES: list[str] = [
     "agent.cli.backtest",
     "agent.cli.data",
     "agent.cli.options",
+    "agent.cli.desk",
 ]
 
 
