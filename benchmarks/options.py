@@ -306,6 +306,7 @@ def main() -> None:
         res["threads"] = numba.get_num_threads()
     except ImportError:
         res["numba"] = None
+    res["load_avg_1m"] = os.getloadavg()[0]  # other work on the machine slows every timing above
     res["goals"] = {
         "greeks_per_s": 40e6,
         "iv_per_s": 5e6,
