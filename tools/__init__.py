@@ -13,6 +13,7 @@ TOOL_MODULES: list[str] = [
     "tools.backtest",
     "tools.options",
     "tools.trading",
+    "tools.news",
 ]
 
 

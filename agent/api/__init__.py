@@ -8,4 +8,5 @@ ROUTER_MODULES: list[str] = [
     "agent.api.options",
     "agent.slack.routes",
     "agent.api.trading",
+    "agent.api.news",
 ]

@@ -15,6 +15,7 @@ COMMAND_MODULES: list[str] = [
     "agent.cli.data",
     "agent.cli.options",
     "agent.cli.desk",
+    "agent.cli.news",
 ]
 
 

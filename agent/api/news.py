@@ -1,0 +1,121 @@
+"""News HTTP routes: search, sentiment (per-symbol index, or score given texts), events (scope read); ingest (admin).
+
+Handlers are sync `def` (FastAPI runs them in a worker thread): embedding and Chroma calls block.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from pydantic import BaseModel, Field
+
+from agent.api.auth import require_scope
+from knowledge.events import EVENT_TYPES
+from knowledge.service import NewsService, set_service
+from knowledge.text import base_asset
+
+router = APIRouter(tags=["news"])
+
+
+def install(app: FastAPI) -> None:
+    """Build the news service on the app's settings and database at start-up (tools share it)."""
+
+    async def _start(app: FastAPI) -> None:
+        service = NewsService(app.state.settings, db=app.state.db)
+        app.state.news = service
+        set_service(service)
+
+    app.state.startup_hooks.append(_start)
+
+
+def _service(request: Request) -> NewsService:
+    svc = getattr(request.app.state, "news", None)
+    if svc is None:
+        svc = NewsService(getattr(request.app.state, "settings", None), db=getattr(request.app.state, "db", None))
+        request.app.state.news = svc
+    return svc
+
+
+def _csv(value: str | None, *, upper: bool = False) -> list[str] | None:
+    if not value:
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if len(items) > 20:
+        raise HTTPException(400, "at most 20 comma-separated values")
+    return [base_asset(v) for v in items] if upper else items
+
+
+@router.get("/v1/news/search", dependencies=[Depends(require_scope("read"))])
+def news_search(
+    request: Request,
+    q: str = Query(min_length=2, max_length=300, description="query text"),
+    symbols: str | None = Query(default=None, description="comma-separated coins, e.g. BTC,ETH"),
+    since_hours: float | None = Query(default=None, gt=0, le=24 * 3650),
+    sources: str | None = Query(default=None, description="comma-separated outlet names"),
+    events: str | None = Query(default=None, description=f"comma-separated event types: {', '.join(EVENT_TYPES)}"),
+    k: int = Query(default=10, ge=1, le=100),
+    hybrid: bool = True,
+) -> dict[str, Any]:
+    ev = _csv(events)
+    if ev and (bad := [e for e in ev if e not in EVENT_TYPES]):
+        raise HTTPException(400, f"unknown event type(s) {bad}; valid: {', '.join(EVENT_TYPES)}")
+    hits = _service(request).search(q, k=k, symbols=_csv(symbols, upper=True), since_hours=since_hours,
+                                    sources=_csv(sources), events=ev, hybrid=hybrid)
+    return {"query": q, "count": len(hits), "results": [h.as_dict() for h in hits]}
+
+
+class SentimentRequest(BaseModel):
+    texts: list[str] = Field(min_length=1, max_length=200)
+    offline: bool | None = Field(default=None, description="force the offline model; default: LLM when configured")
+
+
+@router.post("/v1/news/sentiment", dependencies=[Depends(require_scope("read"))])
+def news_sentiment_texts(request: Request, body: SentimentRequest) -> dict[str, Any]:
+    if any(len(t) > 10_000 for t in body.texts):
+        raise HTTPException(400, "each text must be at most 10,000 characters")
+    results = _service(request).score_texts(body.texts, offline=body.offline)
+    return {"results": [r.as_dict() for r in results]}
+
+
+@router.get("/v1/news/sentiment", dependencies=[Depends(require_scope("read"))])
+def news_sentiment_index(
+    request: Request,
+    symbols: str = Query(min_length=1, description="comma-separated coins, e.g. BTC,ETH"),
+    half_life_hours: float = Query(default=24.0, gt=0, le=24 * 30),
+    window_hours: float = Query(default=168.0, gt=0, le=24 * 90),
+) -> dict[str, Any]:
+    syms = _csv(symbols, upper=True) or []
+    svc = _service(request)
+    idx = svc.symbol_sentiment(syms, half_life_hours=half_life_hours, window_hours=window_hours)
+    sigs = {s.symbol: s for s in svc.signals(syms, half_life_hours=half_life_hours, window_hours=window_hours)}
+    return {"symbols": [{**i.as_dict(), "signal": round(sigs[i.symbol].signal, 4),
+                         "events": sigs[i.symbol].events} for i in idx]}
+
+
+@router.get("/v1/news/events", dependencies=[Depends(require_scope("read"))])
+def news_events(
+    request: Request,
+    symbols: str | None = Query(default=None),
+    types: str | None = Query(default=None, description=f"comma-separated: {', '.join(EVENT_TYPES)}"),
+    since_hours: float = Query(default=72.0, gt=0, le=24 * 365),
+    limit: int = Query(default=50, ge=1, le=500),
+) -> dict[str, Any]:
+    ev = _csv(types)
+    if ev and (bad := [e for e in ev if e not in EVENT_TYPES]):
+        raise HTTPException(400, f"unknown event type(s) {bad}; valid: {', '.join(EVENT_TYPES)}")
+    items = _service(request).events(symbols=_csv(symbols, upper=True), types=ev, since_hours=since_hours,
+                                     limit=limit)
+    return {"count": len(items), "events": items}
+
+
+class IngestRequest(BaseModel):
+    query: str | None = Field(default=None, max_length=200, description="optional keyword filter / Google query")
+    lookback_hours: float = Field(default=48.0, gt=0, le=24 * 30)
+    retention_days: int | None = Field(default=180, ge=1, le=3650)
+
+
+@router.post("/v1/news/ingest", dependencies=[Depends(require_scope("admin"))])
+def news_ingest(request: Request, body: IngestRequest) -> dict[str, Any]:
+    return _service(request).ingest(query=body.query, lookback_hours=body.lookback_hours,
+                                    retention_days=body.retention_days)

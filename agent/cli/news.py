@@ -1,0 +1,174 @@
+"""`crypto-agent news ingest|search|sentiment|events`: the news knowledge base from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    news = sub.add_parser("news", help="news knowledge base: ingest, search, sentiment, events",
+                          description="Crypto news: RSS (keyless) and Google CSE sources, a Chroma knowledge base, "
+                          "sentiment and event detection.")
+    nsub = news.add_subparsers(dest="news_command", metavar="ACTION")
+    news.set_defaults(func=lambda args: (news.print_help(), 2)[1])
+
+    ing = nsub.add_parser("ingest", help="fetch configured sources (RSS feeds; Google CSE when keyed) and store")
+    ing.add_argument("--feed", action="append", default=None, metavar="NAME=URL",
+                     help="RSS/Atom feed to use instead of the default list (repeatable)")
+    ing.add_argument("--query", default=None, help="keyword filter for feeds / query for Google CSE")
+    ing.add_argument("--lookback-hours", type=float, default=48.0)
+    ing.add_argument("--retention-days", type=int, default=180, help="delete items older than this (0: keep all)")
+    ing.add_argument("--json", action="store_true", help="print one JSON object")
+    ing.set_defaults(func=_ingest)
+
+    se = nsub.add_parser("search", help="hybrid search of the knowledge base")
+    se.add_argument("query")
+    se.add_argument("--symbols", default=None, help="comma-separated coins, e.g. BTC,ETH")
+    se.add_argument("--hours", type=float, default=None, help="only the last N hours")
+    se.add_argument("--source", action="append", default=None, help="outlet name (repeatable)")
+    se.add_argument("-k", type=int, default=10)
+    se.add_argument("--json", action="store_true")
+    se.set_defaults(func=_search)
+
+    sen = nsub.add_parser("sentiment", help="label a CSV column (or --text) with sentiment",
+                          description="Adds sentiment_label (positive|neutral|negative) and sentiment_score in "
+                          "[-1, 1]. Uses the LLM when LLM_API_KEY is set unless --offline.")
+    sen.add_argument("--file", type=Path, default=None, help="input CSV")
+    sen.add_argument("--column", default=None, help="text column of the CSV")
+    sen.add_argument("--out", type=Path, default=None, help="output CSV (default: stdout)")
+    sen.add_argument("--text", action="append", default=None, help="score this text (repeatable)")
+    sen.add_argument("--symbols", default=None, help="instead: per-coin sentiment index from the knowledge base")
+    sen.add_argument("--offline", action="store_true", help="never call the LLM")
+    sen.add_argument("--json", action="store_true")
+    sen.set_defaults(func=_sentiment)
+
+    ev = nsub.add_parser("events", help="recent items with detected event types")
+    ev.add_argument("--symbols", default=None)
+    ev.add_argument("--types", default=None)
+    ev.add_argument("--hours", type=float, default=72.0)
+    ev.add_argument("--limit", type=int, default=30)
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(func=_events)
+
+
+def _split(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def _service() -> Any:
+    from knowledge.service import get_service
+
+    return get_service()
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from core.settings import get_settings
+    from knowledge.sources import sources_from_settings
+
+    feeds = None
+    if args.feed:
+        feeds = {}
+        for spec in args.feed:
+            name, sep, url = spec.partition("=")
+            if not sep or not url.startswith(("http://", "https://")):
+                print(f"error: --feed expects NAME=URL, got {spec!r}", file=sys.stderr)
+                return 2
+            feeds[name.strip()] = url.strip()
+    sources = sources_from_settings(get_settings(), feeds=feeds)
+    report = _service().ingest(sources=sources, query=args.query, lookback_hours=args.lookback_hours,
+                               retention_days=args.retention_days or None)
+    if args.json:
+        print(json.dumps(report, default=str))
+    else:
+        print(f"fetched {report['fetched']}, stored {report['stored']}, duplicates url/exact/near "
+              f"{report['dup_url']}/{report['dup_exact']}/{report['dup_near']}, purged {report['purged']} "
+              f"in {report['seconds']} s")
+        for err in report["errors"]:
+            print(f"  source error: {err}", file=sys.stderr)
+    return 0 if report["fetched"] or not report["errors"] else 1
+
+
+def _search(args: argparse.Namespace) -> int:
+    try:
+        hits = _service().search(args.query, k=args.k, symbols=_split(args.symbols), since_hours=args.hours,
+                                 sources=args.source)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({"query": args.query, "results": [h.as_dict() for h in hits]}, default=str))
+        return 0
+    if not hits:
+        print("no results")
+    for h in hits:
+        print(f"{h.rank:>2}. [{h.score:.3f}] {h.title}\n    {h.source} · {h.published:%Y-%m-%d %H:%M} · {h.url}")
+    return 0
+
+
+def _sentiment(args: argparse.Namespace) -> int:
+    svc = _service()
+    if args.symbols:
+        rows = [s.as_dict() for s in svc.symbol_sentiment(_split(args.symbols) or [])]
+        print(json.dumps({"symbols": rows}) if args.json else "\n".join(
+            f"{r['symbol']}: index {r['index']:+.3f} over {r['n_docs']} docs" for r in rows))
+        return 0
+    if args.text:
+        res = svc.score_texts(args.text, offline=True if args.offline else None)
+        if args.json:
+            print(json.dumps({"results": [r.as_dict() for r in res]}))
+        else:
+            for t, r in zip(args.text, res, strict=True):
+                print(f"{r.label:>8} {r.score:+.3f}  {t[:100]}")
+        return 0
+    if args.file is None or args.column is None:
+        print("error: give --file and --column (or --text, or --symbols)", file=sys.stderr)
+        return 2
+    if not args.file.exists():
+        print(f"error: {args.file} not found", file=sys.stderr)
+        return 2
+    with args.file.open(newline="", encoding="utf-8-sig", errors="replace") as fh:
+        reader = csv.DictReader(fh)
+        fields = list(reader.fieldnames or [])
+        if args.column not in fields:
+            print(f"error: column {args.column!r} not in {fields}", file=sys.stderr)
+            return 2
+        rows_in = list(reader)
+    texts = [str(r.get(args.column) or "") for r in rows_in]
+    results = svc.score_texts(texts, offline=True if args.offline else None) if texts else []
+    out_fields = fields + [f for f in ("sentiment_label", "sentiment_score") if f not in fields]
+    out = args.out.open("w", newline="", encoding="utf-8") if args.out else sys.stdout
+    try:
+        writer = csv.DictWriter(out, fieldnames=out_fields)
+        writer.writeheader()
+        for row, res in zip(rows_in, results, strict=True):
+            empty = not str(row.get(args.column) or "").strip()
+            row["sentiment_label"] = "neutral" if empty else res.label
+            row["sentiment_score"] = "0.0000" if empty else f"{max(-1.0, min(1.0, res.score)):.4f}"
+            writer.writerow(row)
+    finally:
+        if args.out:
+            out.close()
+    if args.out:
+        counts: dict[str, int] = {}
+        for r in results:
+            counts[r.label] = counts.get(r.label, 0) + 1
+        summary = {"rows": len(rows_in), "out": str(args.out), "labels": counts,
+                   "method": results[0].method if results else None}
+        print(json.dumps(summary) if args.json else f"wrote {len(rows_in)} rows to {args.out}: {counts}")
+    return 0
+
+
+def _events(args: argparse.Namespace) -> int:
+    items = _service().events(symbols=_split(args.symbols), types=_split(args.types), since_hours=args.hours,
+                              limit=args.limit)
+    if args.json:
+        print(json.dumps({"count": len(items), "events": items}, default=str))
+        return 0
+    for it in items:
+        print(f"{it['published']} {','.join(it['events']):<20} {','.join(it['symbols']):<12} {it['title'][:90]}")
+    return 0
