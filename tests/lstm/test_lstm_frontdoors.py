@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import io
 import json
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +31,40 @@ def _json_out(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     return parsed
 
 
-@pytest.fixture()
-def trained(isolated_settings: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
-    csv = tmp_path / "btc.csv"
+@pytest.fixture(scope="module")
+def trained_env(embedded_mongo: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One CLI training run shared by the module's front-door tests (settings point at a module data dir)."""
+    from core import settings as settings_mod
+    from core import storage
+
+    tmp = tmp_path_factory.mktemp("lstm_frontdoors")
+    csv = tmp / "btc.csv"
     synthetic_candles(800, seed=51).to_csv(csv, index=False)
-    rc = main(["train", "--symbol", "btc/usdt", "--timeframe", "1h", "--data", str(csv), "--json", *TINY])
-    out = _json_out(capsys)
-    assert rc == 0, out
-    assert out["ok"] and out["model"]["symbol"] == "BTC/USDT" and out["model"]["version"] == 1
-    assert out["skill"]["h"] == 4 and "random walk" in out["verdict"]
-    assert out["data"]["source"] == f"file:{csv}"
-    assert (isolated_settings / "models" / "lstm" / "BTC-USDT" / "1h" / "v0001" / "model.keras").is_file()
-    return csv
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DATA_DIR", str(tmp / "data"))
+        mp.setenv("MONGO_URI", embedded_mongo.uri)
+        mp.setenv("MONGO_DB", f"t_{uuid.uuid4().hex[:12]}")
+        settings_mod.reset_settings()
+        storage.close()
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            rc = main(["train", "--symbol", "btc/usdt", "--timeframe", "1h", "--data", str(csv), "--json", *TINY])
+        lines = buf.getvalue().strip().splitlines()
+        assert len(lines) == 1, lines  # --json prints exactly one JSON object
+        out = json.loads(lines[0])
+        assert rc == 0, out
+        assert out["ok"] and out["model"]["symbol"] == "BTC/USDT" and out["model"]["version"] == 1
+        assert out["skill"]["h"] == 4 and "random walk" in out["verdict"]
+        assert out["data"]["source"] == f"file:{csv}"
+        assert (tmp / "data" / "models" / "lstm" / "BTC-USDT" / "1h" / "v0001" / "model.keras").is_file()
+        yield csv
+        storage.close()
+        settings_mod.reset_settings()
+
+
+@pytest.fixture()
+def trained(trained_env: Path) -> Path:
+    return trained_env
 
 
 def test_cli_train_then_forecast(trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -52,7 +52,7 @@ def test_save_load_round_trip_gives_identical_forecasts(tmp_path: Path) -> None:
 
 
 def test_same_seed_same_model_and_mc_dropout_samples_vary() -> None:
-    cfg = tiny_config(uncertainty="mc_dropout", mc_samples=8, dropout=0.3, epochs=2)
+    cfg = tiny_config(uncertainty="mc_dropout", mc_samples=8, dropout=0.3, epochs=1)
     prep = prepare(synthetic_candles(500), cfg)
     a, _ = fit(prep, cfg, 0, 450)
     b, _ = fit(prep, cfg, 0, 450)
@@ -66,11 +66,11 @@ def test_same_seed_same_model_and_mc_dropout_samples_vary() -> None:
 
 def test_walk_forward_beats_random_walk_on_predictable_returns() -> None:
     # AR(1) returns with phi=0.6 are predictable one step ahead: an honest evaluation must find the skill
-    cfg = tiny_config(horizon=2, epochs=8, patience=3, folds=2, test_size=200, learning_rate=0.01)
-    prep = prepare(synthetic_candles(1_400, phi=0.6, seed=21), cfg)
+    cfg = tiny_config(horizon=2, epochs=8, patience=3, folds=2, test_size=150, learning_rate=0.01)
+    prep = prepare(synthetic_candles(1_000, phi=0.6, seed=21), cfg)
     report = walk_forward(prep, cfg)
     s1 = report.step(1)
-    assert s1.n == 400
+    assert s1.n == 300
     assert s1.rmse_ratio_rw < 0.95 and s1.beats_random_walk
     assert s1.dir_acc is not None and s1.dir_acc > 0.6
     assert len(report.folds) == 2 and report.folds[0]["cutoff_ms"] < report.folds[1]["cutoff_ms"]
@@ -79,8 +79,8 @@ def test_walk_forward_beats_random_walk_on_predictable_returns() -> None:
 
 
 def test_walk_forward_does_not_invent_skill_on_a_random_walk() -> None:
-    cfg = tiny_config(horizon=2, folds=2, test_size=200, epochs=2)
-    prep = prepare(synthetic_candles(1_000, seed=22), cfg)
+    cfg = tiny_config(horizon=2, folds=2, test_size=150, epochs=2)
+    prep = prepare(synthetic_candles(800, seed=22), cfg)
     report = walk_forward(prep, cfg)
     s = report.step(1)
     assert s.rmse_ratio_rw > 0.97

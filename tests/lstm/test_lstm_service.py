@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 def test_train_register_and_forecast_with_skill(mongo_db: Database[dict[str, Any]], tmp_path: Path) -> None:
     candles = synthetic_candles(900, seed=31)
     reg = ModelRegistry(mongo_db, tmp_path)
-    outcome = train_and_register(candles, symbol="BTC/USDT", timeframe="1h", registry=reg, config=tiny_config(epochs=2))
+    outcome = train_and_register(candles, symbol="BTC/USDT", timeframe="1h", registry=reg, config=tiny_config(epochs=1))
     summary = outcome.to_dict()
     assert summary["model"]["status"] == "good"
     assert summary["skill"]["h"] == 4 and summary["skill_h1"]["h"] == 1
