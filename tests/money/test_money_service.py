@@ -270,3 +270,19 @@ async def test_stop_loss_fires_once_as_reduce_only_sell(desk: Desk) -> None:
     assert len(results) == 1 and results[0].order["state"] == "filled"  # type: ignore[index]
     assert await svc.on_price("BTC/USDT", 47_000.0) == []  # OCO: take-profit disarmed, stop fired once
     assert svc.portfolio.consolidated().get("BTC/USDT", 0.0) == pytest.approx(0.0, abs=1e-9)
+
+
+async def test_vwap_follows_the_candle_volume_profile(desk: Desk) -> None:
+    from trading.execution.algos import Algo
+    from trading.types import Candle
+
+    async def fetch_ohlcv(symbol: str, timeframe: str, since: Any, limit: int) -> list[Candle]:
+        return [Candle(h * 3_600_000, 1, 1, 1, 1, 30.0 if h % 2 else 10.0) for h in range(48)]
+
+    desk.source.fetch_ohlcv = fetch_ohlcv  # type: ignore[attr-defined]
+    svc = desk.svc
+    prop = await svc.propose_async(btc(0.2, algo=Algo.VWAP, slices=2, duration_s=7200), "alice")
+    res = await svc.approve(prop.order["_id"], "bob")  # type: ignore[index]
+    assert res.order["state"] == "filled"  # type: ignore[index]
+    qtys = sorted(k["qty"] for k in svc.store.children_of(prop.order["_id"]))  # type: ignore[index]
+    assert qtys == pytest.approx([0.05, 0.15])

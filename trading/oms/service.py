@@ -30,7 +30,7 @@ from pymongo.database import Database
 
 from core.clock import now_ms
 from trading.exchanges.errors import OrderNotFound, OrderRejected
-from trading.execution.algos import Algo, Slice, iceberg, twap, vwap
+from trading.execution.algos import Algo, Slice, iceberg, twap, volume_profile, vwap
 from trading.execution.router import VenueQuote, route
 from trading.execution.venue import OrderVenue
 from trading.oms.models import AT_VENUE, LIVE, TERMINAL, OrderState, exchange_status_to_state
@@ -661,14 +661,32 @@ class TradingService:
         return ActionResult("executed", final, fills, reasons=(final or {}).get("reasons", []))
 
     # ================================================================== execution
-    def _plan(self, request: OrderRequest, qty: float) -> list[Slice]:
+    async def _vwap_weights(self, request: OrderRequest) -> list[float]:
+        """Volume share of each slice's hour over the last week of hourly candles (uniform when unavailable)."""
+        n = max(1, request.slices)
+        venue: Any = self.venues[request.venue or self.default_venue]
+        fetch = getattr(venue, "fetch_ohlcv", None) or getattr(getattr(venue, "source", None), "fetch_ohlcv", None)
+        if fetch is None:
+            return [1.0] * n
+        try:
+            candles = await fetch(request.symbol, "1h", None, 168)
+        except Exception as exc:  # no candles: fall back to an even schedule
+            log.info("vwap profile unavailable (%s); using even slices", exc)
+            return [1.0] * n
+        hourly = volume_profile(candles, 24)
+        start_hour = (self.clock() // 3_600_000) % 24
+        span_h = max(request.duration_s / 3600.0, 1e-9)
+        return [hourly[int(start_hour + i * span_h / n) % 24] + 1e-12 for i in range(n)]
+
+    async def _plan(self, request: OrderRequest, qty: float) -> list[Slice]:
         mkt = self._market(request.venue or self.default_venue, request.symbol)
         step = mkt.amount_precision if mkt else None
         min_qty = (mkt.min_amount or 0.0) if mkt else 0.0
         if request.algo is Algo.TWAP:
             return twap(qty, max(1, request.slices), request.duration_s, step=step, min_qty=min_qty)
         if request.algo is Algo.VWAP:
-            return vwap(qty, [1.0] * max(1, request.slices), request.duration_s, step=step, min_qty=min_qty)
+            weights = await self._vwap_weights(request)
+            return vwap(qty, weights, request.duration_s, step=step, min_qty=min_qty)
         if request.algo is Algo.ICEBERG:
             return iceberg(qty, request.display_qty or qty, step=step, min_qty=min_qty)
         return [Slice(0, qty, 0.0)]
@@ -682,7 +700,7 @@ class TradingService:
         try:
             request = OrderRequest.from_doc(doc["request"])
             qty = float(doc.get("approved_qty", request.qty))
-            plan = slices if slices is not None else self._plan(request, qty)
+            plan = slices if slices is not None else await self._plan(request, qty)
             start = time.monotonic()
             sent_any = False
             stop_reason: str | None = None
