@@ -211,6 +211,7 @@ def main() -> None:
         "inproc_ok": inproc >= 1_000_000,
         "redis_ok": bool(redis_stats and redis_stats["end_to_end_per_s"] >= 200_000),
         "redis": how, "python": platform.python_version(), "cpus": os.cpu_count(),
+        "load_avg_1m": round(os.getloadavg()[0], 2),  # other work on the machine slows every figure
     })
     if redis_stats is None:
         result["note"] = f"redis skipped: {how}"
