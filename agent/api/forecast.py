@@ -63,13 +63,17 @@ def _db(request: Request) -> Any:
     return db
 
 
-def _symbols(request: Request) -> list[str]:
+def _settings(request: Request) -> Any:
     settings = getattr(request.app.state, "settings", None)
     if settings is None:
         from core.settings import get_settings
 
         settings = get_settings()
-    return list(settings.symbols)
+    return settings
+
+
+def _symbols(request: Request) -> list[str]:
+    return list(_settings(request).symbols)
 
 
 @router.post("/v1/forecasts", dependencies=[Depends(require_scope("read"))])
@@ -80,10 +84,11 @@ def create_forecast(body: ForecastRequest, request: Request) -> dict[str, Any]:
     from models.lstm.registry import ModelRegistry
     from models.lstm.service import ForecastError, NoModelError
     from models.lstm.sources import CandleSourceUnavailable
-    from tools.forecast import load_candles, models_root, run_forecast
+    from tools.forecast import load_candles, run_forecast
 
     db = _db(request)
-    if ModelRegistry(db, models_root()).latest(body.symbol, body.timeframe) is None:
+    root = _settings(request).data_dir / "models" / "lstm"
+    if ModelRegistry(db, root).latest(body.symbol, body.timeframe) is None:
         raise HTTPException(
             status_code=404,
             detail=f"no trained model for {body.symbol} {body.timeframe}: run `crypto-agent train --symbol "
@@ -96,7 +101,7 @@ def create_forecast(body: ForecastRequest, request: Request) -> dict[str, Any]:
         else:  # fetched here (not inside run_forecast) so that the chart can reuse them
             candles, source = load_candles(body.symbol, body.timeframe)
         result = run_forecast(
-            body.symbol, body.timeframe, body.horizon, candles=candles, source=source, db=db
+            body.symbol, body.timeframe, body.horizon, candles=candles, source=source, db=db, root=root
         )
     except NoModelError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from exc
