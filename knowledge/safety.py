@@ -76,16 +76,19 @@ def check_url(url: str, *, allow_private: bool = False) -> None:
             )
 
 
-class GuardedTransport(httpx.HTTPTransport):
-    """An httpx transport that applies `check_url` to every request, including each redirect hop."""
+class GuardedTransport(httpx.BaseTransport):
+    """Applies `check_url` to every request, each redirect hop included, before the inner transport sends it."""
 
-    def __init__(self, *, allow_private: bool = False, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, inner: httpx.BaseTransport | None = None, *, allow_private: bool = False) -> None:
+        self.inner = inner or httpx.HTTPTransport(retries=1)
         self.allow_private = allow_private
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         check_url(str(request.url), allow_private=self.allow_private)
-        return super().handle_request(request)
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def guarded_client(
@@ -93,7 +96,7 @@ def guarded_client(
 ) -> httpx.Client:
     headers = {"User-Agent": user_agent or "crypto-quant-agent/0.1 (+news ingestion)"}
     return httpx.Client(
-        transport=GuardedTransport(allow_private=allow_private, retries=1),
+        transport=GuardedTransport(allow_private=allow_private),
         timeout=timeout,
         follow_redirects=True,
         max_redirects=5,

@@ -99,15 +99,17 @@ class RSSFeed:
             if parsed.get("bozo"):
                 reason = parsed.get("bozo_exception")
                 raise SourceError(self.name, f"malformed feed: {type(reason).__name__}: {reason}")
-            if not parsed.get("feed") and not parsed.get("version"):
+            if not parsed.get("version"):
                 raise SourceError(self.name, "not an RSS or Atom document")
             return []
         items: list[NewsItem] = []
+        usable = 0
         for entry in entries:
             title = clean_text(entry.get("title"))
             link = str(entry.get("link") or "")
             if not title or not link:
                 continue
+            usable += 1
             body = ""
             if entry.get("content"):
                 body = " ".join(str(c.get("value", "")) for c in entry["content"])
@@ -127,6 +129,9 @@ class RSSFeed:
             items.append(item)
             if len(items) >= limit:
                 break
+        if usable == 0 and parsed.get("bozo"):
+            reason = parsed.get("bozo_exception")
+            raise SourceError(self.name, f"malformed feed: {type(reason).__name__}: {reason}")
         return items
 
 
