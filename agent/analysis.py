@@ -98,8 +98,8 @@ def analyze(symbol: str, call: ToolCaller) -> Report:
         )
     run("forecast", "forecast_price", {"symbol": symbol, "horizon": 24})
     base = symbol.split("/")[0]
-    run("sentiment", "news_sentiment", {"symbol": symbol})
-    run("news", "search_news", {"query": f"{base} crypto", "symbols": [base], "limit": 3})
+    run("sentiment", "news_sentiment", {"symbols": [base]})
+    run("news", "search_news", {"query": f"{base} crypto market", "symbols": [base], "k": 3})
     run("risk", "get_risk_status", {})
     run("positions", "get_portfolio", {})
     return report
@@ -136,29 +136,45 @@ def render_markdown(report: Report) -> str:
     f = report.section("forecast")
     if f and f.ok:
         d = f.data
-        lines.append(f"- Forecast: {d.get('summary') or d}")
+        final = d.get("final") or {}
+        lines.append(
+            f"- Forecast {d.get('horizon')} x {d.get('timeframe')}: {_fmt(final.get('price'))} "
+            f"({_fmt(final.get('return_pct'), 2, '%')}), "
+            f"interval {_fmt(final.get('lower'))} - {_fmt(final.get('upper'))}. "
+            f"{d.get('verdict', '')}"
+        )
     elif f:
         lines.append(f"- Forecast unavailable: {f.note}")
     s = report.section("sentiment")
     if s and s.ok:
-        d = s.data
-        lines.append(f"- News sentiment: {d.get('summary') or d}")
+        rows = s.data.get("symbols", []) if isinstance(s.data, dict) else []
+        for row in rows[:1]:
+            events = ", ".join(row.get("events") or []) or "none"
+            lines.append(
+                f"- News sentiment {row.get('symbol')}: index {_fmt(row.get('index'), 3)} "
+                f"over {row.get('n_docs', 'n/a')} docs, signal {_fmt(row.get('signal'), 3)}; events {events}"
+            )
     n = report.section("news")
     if n and n.ok:
-        items = n.data.get("results", n.data) if isinstance(n.data, dict) else n.data
-        for item in list(items)[:3]:
-            if isinstance(item, dict):
-                lines.append(
-                    f"  - {item.get('title')} ({item.get('source')}, {item.get('published')}) {item.get('url', '')}"
-                )
+        items = n.data.get("citations", []) if isinstance(n.data, dict) else []
+        if items:
+            lines.append("- Top news:")
+        for item in items[:3]:
+            lines.append(f"  - {item.get('title') or item.get('url')} ({item.get('source')}, {item.get('published')})")
     r = report.section("risk")
     if r and r.ok:
         d = r.data
-        lines.append(f"- Risk: desk {d.get('state', d.get('desk_state', 'n/a'))}")
+        lines.append(
+            f"- Risk: desk {str(d.get('desk_state', 'n/a')).upper()}; "
+            f"pending approvals {d.get('pending_approvals', 0)}; "
+            f"daily loss {_fmt(100 * float(d.get('daily_loss_pct') or 0.0), 2, '%')}"
+        )
     p = report.section("positions")
     if p and p.ok:
         d = p.data
-        lines.append(f"- Positions: {d.get('summary') or d}")
+        held = [row for row in d.get("positions", []) if isinstance(row, dict)]
+        pos = ", ".join(f"{row.get('symbol')} {_fmt(row.get('qty'), 6)}" for row in held[:5]) or "flat"
+        lines.append(f"- Positions: {pos}; equity {_fmt(d.get('equity'))}")
     missing = [s.name for s in report.sections if not s.ok]
     if missing:
         lines.append(f"_Not available: {', '.join(missing)}._")

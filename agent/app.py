@@ -55,6 +55,25 @@ def _exchange_check(desk: Desk, settings: Settings) -> tuple[bool, str]:
     return True, f"{result.get('exchange')} reachable"
 
 
+def _reset_domain_services() -> None:
+    from knowledge.service import set_service
+    from trading.oms.factory import set_trading_service
+
+    set_trading_service(None)
+    set_service(None)
+
+
+async def _stop_trading_service() -> None:
+    from trading.oms import factory
+
+    service = factory._service  # only stop one that was actually built
+    if service is not None:
+        try:
+            await factory.arun(service.stop())
+        except Exception as exc:  # shutting down: report, do not raise
+            log.warning("trading service did not stop cleanly: %s", exc)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -77,6 +96,9 @@ def create_app(
         readiness.add("exchange", lambda: _exchange_check(desk, settings), required=False)
         app.state.readiness = readiness
         app.state.slack = build_slack_app(settings, desk)
+        # Process-wide domain services are bound to one database: start each app with fresh ones so that they
+        # are built on this app's settings and database on first use.
+        _reset_domain_services()
         for hook in list(getattr(app.state, "startup_hooks", [])):
             await hook(app)
         try:
@@ -84,6 +106,8 @@ def create_app(
         finally:
             for hook in list(getattr(app.state, "shutdown_hooks", [])):
                 await hook(app)
+            await _stop_trading_service()
+            _reset_domain_services()
             if db is None:
                 storage.close()
 
