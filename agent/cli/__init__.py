@@ -16,6 +16,7 @@ COMMAND_MODULES: list[str] = [
     "agent.cli.options",
     "agent.cli.desk",
     "agent.cli.news",
+    "agent.cli.audit",
 ]
 
 
