@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 
 from agent.slack.cards import APPROVE, REJECT, CardStore, render_card
 from agent.slack.parsing import ParseError, TradeRequest, parse_trade
-from agent.slack.rendering import unavailable
+from agent.slack.rendering import pick_sentiment, unavailable
 from agent.slack.runtime import SlackRuntime
 
 if TYPE_CHECKING:
@@ -25,14 +25,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 Doc = dict[str, Any]
 CONTEXT_TIMEOUT_S = 20.0
-NOT_WIRED = (
-    "Trading is not wired into this deployment (no trading service on the app), so I cannot propose orders. "
-    "Analysis commands still work."
-)
+def not_available(reason: str) -> str:
+    return f"Trading is unavailable right now ({reason}). Analysis commands still work."
 
 
 def actor(user: str) -> str:
-    return f"slack:{user}"
+    """The identity the trading service sees: the Slack user id (its approver/admin lists are Slack ids)."""
+    return user
 
 
 class Approvals:
@@ -73,7 +72,7 @@ class Approvals:
 
         forecast, sentiment = await asyncio.gather(
             timed("forecast_price", {"symbol": req.symbol, "horizon": 24}),
-            timed("news_sentiment", {"symbol": req.symbol}),
+            timed("news_sentiment", {"symbols": [req.symbol.split("/")[0]]}),
         )
         extra: Doc = {}
         if forecast.get("ok"):
@@ -83,16 +82,17 @@ class Approvals:
                 extra["expected_return_pct"] = final["return_pct"]
         else:
             extra["forecast_note"] = unavailable("The forecast", str(forecast.get("error")))
-        if sentiment.get("ok") and isinstance(sentiment.get("result"), dict):
-            extra["sentiment"] = sentiment["result"]
+        picked = pick_sentiment(sentiment.get("result"), req.symbol) if sentiment.get("ok") else None
+        if picked is not None:
+            extra["sentiment"] = picked
         else:
             extra["sentiment_note"] = unavailable("Sentiment", str(sentiment.get("error")))
         return extra
 
     async def propose(self, req: TradeRequest, user: str, channel: str, respond: AsyncRespond | None) -> None:
-        svc = self.rt.trading()
+        svc = await self.rt.trading()
         if svc is None:
-            await self.rt.ephemeral(channel, user, NOT_WIRED)
+            await self.rt.ephemeral(channel, user, not_available(self.rt.trading_error))
             return
         if req.venue is not None and req.venue not in svc.venues:
             await self.rt.ephemeral(
@@ -118,12 +118,13 @@ class Approvals:
         )
         extra_task = asyncio.create_task(self._context(req))
         try:
-            result = await svc.propose_async(request, actor(user), source="slack")
+            result = await self.rt.on_trading_loop(svc.propose_async(request, actor(user), source="slack"))
         except TradingError as exc:
             extra_task.cancel()
             text = f":x: Could not propose {req.describe()}: {exc}"
             await self.rt.client.chat_update(channel=channel, ts=ts, text=text)
-            self.rt.audit.record("slack.trade.propose", actor(user), source="slack", outcome="error", error=str(exc))
+            self.rt.audit.record("slack.trade.propose", f"slack:{user}", source="slack", outcome="error",
+                                 error=str(exc))
             return
         extra = await extra_task
         order = result.order
@@ -134,7 +135,7 @@ class Approvals:
         self.cards.save(order_id, channel, ts, "new", extra)
         self.rt.audit.record(
             "slack.trade.propose",
-            actor(user),
+            f"slack:{user}",
             source="slack",
             outcome=result.status,
             order_id=order_id,
@@ -146,7 +147,7 @@ class Approvals:
     # ------------------------------------------------------------------ cards
     async def refresh(self, order_id: str, *, working: str | None = None, force: bool = False) -> str | None:
         """Re-render the card from the order as it is now. Returns the state shown."""
-        svc = self.rt.trading()
+        svc = await self.rt.trading()
         if svc is None:
             return None
         async with self._lock(order_id):
@@ -174,12 +175,15 @@ class Approvals:
 
     async def sweep(self) -> int:
         """Expire due proposals (expiry means reject) and re-render every card whose order moved on."""
-        svc = self.rt.trading()
+        cards = await self.rt.run_blocking(self.cards.open_cards)
+        if not cards:  # nothing on screen to keep in step (the service expires its own proposals too)
+            return 0
+        svc = await self.rt.trading()
         if svc is None:
             return 0
         expired = await self.rt.run_blocking(svc.expire_due)
         changed = 0
-        for card in await self.rt.run_blocking(self.cards.open_cards):
+        for card in cards:
             order = await self.rt.run_blocking(svc.store.get_order, card["_id"])
             if order is None or order["state"] == card.get("rendered_state"):
                 continue
@@ -203,15 +207,15 @@ class Approvals:
 
     # ------------------------------------------------------------------ clicks
     async def decide(self, decision: str, order_id: str, user: str, channel: str, thread_ts: str | None) -> None:
-        svc = self.rt.trading()
+        svc = await self.rt.trading()
         if svc is None:
-            await self.rt.ephemeral(channel, user, NOT_WIRED)
+            await self.rt.ephemeral(channel, user, not_available(self.rt.trading_error))
             return
         order = await self.rt.run_blocking(svc.store.get_order, order_id)
         refused = self.refusal(user, order)
         if refused is not None:
             self.rt.audit.record(
-                f"slack.trade.{decision}", actor(user), source="slack", outcome="refused", order_id=order_id,
+                f"slack.trade.{decision}", f"slack:{user}", source="slack", outcome="refused", order_id=order_id,
                 reason=refused,
             )
             await self.rt.ephemeral(channel, user, refused)
@@ -223,12 +227,12 @@ class Approvals:
         if decision == "approve":
             if order.get("state") == "pending_approval":
                 await self.refresh(order_id, working=f"approved by {user}: re-checking risk and sending…")
-            result = await svc.approve(order_id, actor(user))
+            result = await self.rt.on_trading_loop(svc.approve(order_id, actor(user)))
         else:
             result = await self.rt.run_blocking(svc.reject, order_id, actor(user), f"rejected in Slack by {user}")
         self.rt.audit.record(
             f"slack.trade.{decision}",
-            actor(user),
+            f"slack:{user}",
             source="slack",
             outcome=result.status,
             order_id=order_id,

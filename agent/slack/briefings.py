@@ -31,6 +31,7 @@ from agent.slack.rendering import (
     header,
     news_items,
     news_line,
+    pick_sentiment,
     positions_text,
     risk_text,
     section,
@@ -155,8 +156,8 @@ class Briefings:
         ticker, forecast, sentiment, news, candles = await asyncio.gather(
             self.rt.tool_within("get_ticker", {"symbol": symbol}, TOOL_TIMEOUT_S),
             self.rt.tool_within("forecast_price", {"symbol": symbol, "horizon": 24}, TOOL_TIMEOUT_S),
-            self.rt.tool_within("news_sentiment", {"symbol": symbol}, TOOL_TIMEOUT_S),
-            self.rt.tool_within("search_news", {"query": f"{base} crypto", "symbols": [base], "limit": 3},
+            self.rt.tool_within("news_sentiment", {"symbols": [base]}, TOOL_TIMEOUT_S),
+            self.rt.tool_within("search_news", {"query": f"{base} crypto", "symbols": [base], "k": 3},
                                 TOOL_TIMEOUT_S),
             self.rt.tool_within("get_candles", {"symbol": symbol, "timeframe": "1h", "limit": 48}, TOOL_TIMEOUT_S),
         )
@@ -170,8 +171,8 @@ class Briefings:
             brief.ticker = ticker["result"]
         if forecast.get("ok"):
             brief.forecast = forecast["result"]
-        if sentiment.get("ok") and isinstance(sentiment.get("result"), dict):
-            brief.sentiment = sentiment["result"]
+        if sentiment.get("ok"):
+            brief.sentiment = pick_sentiment(sentiment.get("result"), symbol)
         if news.get("ok"):
             brief.news = news_items(news["result"])
         if candles.get("ok"):

@@ -7,6 +7,7 @@ order moved on (expiry, a decision through another door, execution finishing).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pymongo import ASCENDING
@@ -35,16 +36,22 @@ _STATUS = {
 }
 
 
-def _who(actor: str | None) -> str:
-    if not actor:
-        return "n/a"
-    if actor.startswith("slack:"):
-        return f"<@{actor.split(':', 1)[1]}>"
-    return escape(actor)
+_SLACK_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 
 def _user(actor: str | None) -> str | None:
-    return actor.split(":", 1)[1] if actor and actor.startswith("slack:") else None
+    """The Slack user id behind an actor (`U123`, or `slack:U123`), if it is one."""
+    if not actor:
+        return None
+    bare = actor.split(":", 1)[1] if actor.startswith("slack:") else actor
+    return bare if _SLACK_ID.match(bare) else None
+
+
+def _who(actor: str | None) -> str:
+    if not actor:
+        return "n/a"
+    user = _user(actor)
+    return f"<@{user}>" if user else escape(actor)
 
 
 def render_card(order: Doc, extra: Doc | None = None, *, working: str | None = None) -> tuple[str, list[Doc]]:

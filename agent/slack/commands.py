@@ -13,7 +13,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from agent.analysis import extract_symbol
+from agent.analysis import extract_symbol, realised_vol
 from agent.slack.parsing import USAGE, OptionRequest, ParseError, parse_forecast, parse_option
 from agent.slack.rendering import (
     context,
@@ -38,7 +38,7 @@ def _session(command: Doc) -> str:
     return f"slack:{command.get('channel_id')}:{command.get('user_id')}"
 
 
-def option_tool_args(req: OptionRequest, fields: set[str]) -> Doc:
+def option_tool_args(req: OptionRequest, fields: set[str], underlying: float, vol: float) -> Doc:
     """Map the parsed option onto whatever the installed `price_option` tool calls its fields."""
     days = req.days()
     expiry_date = req.expiry if days is None else (datetime.now(UTC) + timedelta(days=days)).date().isoformat()
@@ -46,7 +46,9 @@ def option_tool_args(req: OptionRequest, fields: set[str]) -> Doc:
         days = max((datetime.fromisoformat(req.expiry).replace(tzinfo=UTC) - datetime.now(UTC)).days, 0)
     candidates: dict[str, tuple[str, ...]] = {
         "kind": ("option_type", "kind", "type", "right", "cp"),
-        "symbol": ("symbol", "underlying", "pair"),
+        "symbol": ("symbol", "pair"),
+        "underlying": ("underlying", "spot", "underlying_price"),
+        "model": ("model",),
         "strike": ("strike", "k"),
         "expiry": ("expiry", "expiration", "maturity", "expiry_date"),
         "days": ("days", "days_to_expiry", "expiry_days", "tenor_days"),
@@ -58,7 +60,9 @@ def option_tool_args(req: OptionRequest, fields: set[str]) -> Doc:
         "strike": req.strike,
         "expiry": expiry_date,
         "days": days,
-        "vol": None if req.vol_pct is None else req.vol_pct / 100.0,
+        "vol": vol,
+        "underlying": underlying,
+        "model": "bsm",  # the desk quotes spot, so Black-Scholes-Merton on spot
     }
     out: Doc = {}
     for canon, names in candidates.items():
@@ -147,6 +151,21 @@ class Commands:
                 title=f"{req.symbol} forecast", thread_ts=progress.ts,
             )
 
+    async def _option_inputs(self, req: OptionRequest) -> tuple[float, float, str] | str:
+        """(spot, vol as a fraction, where the vol came from), or a reason."""
+        ticker = await self.rt.tool("get_ticker", {"symbol": req.symbol})
+        if not ticker.get("ok") or not ticker["result"].get("last"):
+            return unavailable(f"The price of {req.symbol}", str(ticker.get("error", "no last price")))
+        spot = float(ticker["result"]["last"])
+        if req.vol_pct is not None:
+            return spot, req.vol_pct / 100.0, "given"
+        candles = await self.rt.tool("get_candles", {"symbol": req.symbol, "timeframe": "1h", "limit": 168})
+        rows = (candles.get("result") or {}).get("candles") or [] if candles.get("ok") else []
+        vol = realised_vol([float(r[4]) for r in rows if r[4]], 24 * 365)
+        if vol is None or vol <= 0:
+            return f"I could not estimate volatility for {req.symbol}; give one, e.g. `vol 60`."
+        return spot, vol, "realised, last 7 days of 1h candles"
+
     async def option(self, command: Doc, respond: AsyncRespond) -> None:
         req = parse_option(command.get("text") or "")
         progress = await Progress.start(
@@ -154,13 +173,22 @@ class Commands:
             respond=respond,
         )
         spec = get_tool("price_option")
-        fields = set(spec.args.model_fields) if spec is not None else set()
-        out = await self.rt.tool("price_option", option_tool_args(req, fields))
+        if spec is None:
+            await self._fail(progress, command, unavailable("Option pricing", "tool price_option is not available "
+                                                             "in this installation"))
+            return
+        inputs = await self._option_inputs(req)
+        if isinstance(inputs, str):
+            await self._fail(progress, command, inputs)
+            return
+        spot, vol, vol_source = inputs
+        out = await self.rt.tool("price_option", option_tool_args(req, set(spec.args.model_fields), spot, vol))
         if not out.get("ok"):
             await self._fail(progress, command, unavailable("Option pricing", str(out.get("error"))))
             return
         result = out["result"] if isinstance(out["result"], dict) else {"value": out["result"]}
-        title = f"*{req.kind.title()} {req.symbol}* strike {req.strike:,.8g}, expiry {req.expiry}"
+        title = (f"*{req.kind.title()} {req.symbol}* strike {req.strike:,.8g}, expiry {req.expiry}\n"
+                 f"spot {spot:,.8g} · vol {vol * 100:.1f}% ({vol_source})")
         blocks = [section(title), *render_option(result)]
         await progress.update(f"{req.kind} {req.symbol} {req.strike:g}", blocks=blocks)
 
@@ -168,7 +196,7 @@ class Commands:
         progress = await Progress.start(
             self.rt, command["channel_id"], f":newspaper: Searching news for _{escape(query)}_…", respond=respond
         )
-        out = await self.rt.tool("search_news", {"query": query, "limit": 8})
+        out = await self.rt.tool("search_news", {"query": query, "k": 8})
         if not out.get("ok"):
             await self._fail(progress, command, unavailable("News search", str(out.get("error"))))
             return
@@ -194,9 +222,9 @@ class Commands:
 
     async def desk_control(self, command: Doc, action: str, reason: str) -> None:
         user, channel = command["user_id"], command["channel_id"]
-        svc = self.rt.trading()
+        svc = await self.rt.trading()
         if svc is None:
-            await self.rt.ephemeral(channel, user, "Trading is not wired into this deployment: no desk to control.")
+            await self.rt.ephemeral(channel, user, f"Trading is unavailable right now ({self.rt.trading_error}).")
             return
         if action == "status":
             state = await self.rt.run_blocking(svc.store.desk_state)
@@ -204,17 +232,19 @@ class Commands:
             return
         from trading.oms.service import NotAuthorised
 
-        actor = f"slack:{user}"
+        actor = user  # the trading service's admin list holds Slack user ids
         try:
             if action == "halt":
                 state = await self.rt.run_blocking(svc.halt, actor, reason or f"halted from Slack by {user}")
             else:
                 state = await self.rt.run_blocking(svc.resume, actor, reason or f"resumed from Slack by {user}")
         except NotAuthorised as exc:
-            self.rt.audit.record(f"slack.desk.{action}", actor, source="slack", outcome="refused", error=str(exc))
+            self.rt.audit.record(f"slack.desk.{action}", f"slack:{user}", source="slack", outcome="refused",
+                                 error=str(exc))
             await self.rt.ephemeral(channel, user, f"The trading service refused: {exc}")
             return
-        self.rt.audit.record(f"slack.desk.{action}", actor, source="slack", reason=reason, state=state.get("state"))
+        self.rt.audit.record(f"slack.desk.{action}", f"slack:{user}", source="slack", reason=reason,
+                             state=state.get("state"))
         icon = ":red_circle:" if action == "halt" else ":large_green_circle:"
         done = "halted" if action == "halt" else "resumed"
         await self.rt.client.chat_postMessage(

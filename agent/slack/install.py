@@ -30,9 +30,15 @@ MISFIRE_GRACE_S = 3600
 
 
 def trading_of(app: FastAPI) -> TradingService | None:
+    """The app's service (`app.state.trading`, as the HTTP trading routes use), else the process-wide one from
+    trading.oms.factory (built on first use, then kept on app.state). Blocking: call it off the event loop."""
     svc = getattr(app.state, "trading", None)
-    if svc is None:
-        svc = getattr(getattr(app.state, "desk", None), "trading", None)
+    if svc is not None:
+        return svc  # type: ignore[no-any-return]
+    from trading.oms.factory import get_trading_service
+
+    svc = get_trading_service(app.state.settings, app.state.db)
+    app.state.trading = svc
     return svc
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -119,24 +120,40 @@ def render_forecast(f: Doc) -> list[Doc]:
 # ---------------------------------------------------------------------- options
 def render_option(result: Doc) -> list[Doc]:
     price = result.get("price", result.get("premium", result.get("value")))
-    greeks = result.get("greeks") or {k: result[k] for k in ("delta", "gamma", "vega", "theta", "rho") if k in result}
-    lines = [f"*Option price*: {fmt_num(price, 4)}"]
-    for key in ("symbol", "type", "kind", "strike", "expiry", "spot", "vol", "iv", "model", "rate"):
-        if key in result and key not in ("price",):
-            lines.append(f"{key}: {fmt_num(result[key], 4)}")
-    if greeks:
-        lines.append("Greeks: " + ", ".join(f"{k} {fmt_num(v, 4)}" for k, v in greeks.items()))
-    shown = {"price", "premium", "value", "greeks", "delta", "gamma", "vega", "theta", "rho", "symbol", "type",
-             "kind", "strike", "expiry", "spot", "vol", "iv", "model", "rate"}
-    rest = {k: v for k, v in result.items() if k not in shown}
+    lines = [f"*Premium*: {fmt_num(price, 4)}"]
+    skip = {"price", "premium", "value", "raw", "units", "coin"}
+    for key, value in result.items():
+        if key in skip:
+            continue
+        if isinstance(value, int | float | str) and not isinstance(value, bool):
+            lines.append(f"• {key.replace('_', ' ')}: {fmt_num(value, 4)}")
+        elif isinstance(value, dict) and key == "greeks":
+            lines.extend(f"• {k}: {fmt_num(v, 4)}" for k, v in value.items())
     blocks = [section("\n".join(lines))]
-    if rest:
-        blocks.append(context(compact_json(rest, 600)))
+    if isinstance(result.get("coin"), dict):
+        blocks.append(context("coin-settled: " + ", ".join(f"{k} {fmt_num(v, 6)}" for k, v in result["coin"].items())))
+    if result.get("units"):
+        blocks.append(context(escape(str(result["units"]))))
     return blocks
 
 
 # ---------------------------------------------------------------------- news
+_FENCED_TITLE = re.compile(r"^\[(\d+)\] (.*) \([^()]*\)$")
+
+
 def news_items(result: Any) -> list[Doc]:
+    """Articles from a news tool result: `citations` (titles from the fenced text) or a plain list of items."""
+    if isinstance(result, dict) and isinstance(result.get("citations"), list):
+        titles: dict[int, str] = {}
+        for line in str(result.get("untrusted_content") or "").splitlines():
+            m = _FENCED_TITLE.match(line.strip())
+            if m:
+                titles[int(m.group(1))] = m.group(2)
+        items = []
+        for c in result["citations"]:
+            if isinstance(c, dict):
+                items.append({**c, "title": titles.get(int(c.get("n") or 0)) or c.get("source") or c.get("url")})
+        return items
     if isinstance(result, dict):
         for key in ("results", "items", "news", "articles"):
             if isinstance(result.get(key), list):
@@ -168,14 +185,34 @@ def render_news(query: str, result: Any, limit: int = 8) -> list[Doc]:
     return [section(f"*News: {escape(query)}*\n" + "\n".join(news_line(i) for i in items[:limit]))]
 
 
+def pick_sentiment(result: Any, symbol: str) -> Doc | None:
+    """One symbol's entry from a sentiment result ({'symbols': [{symbol, index, ...}]} or a flat dict)."""
+    if not isinstance(result, dict):
+        return None
+    rows = result.get("symbols")
+    if isinstance(rows, list):
+        base = symbol.split("/")[0].upper()
+        for row in rows:
+            if isinstance(row, dict) and str(row.get("symbol", "")).split("/")[0].upper() == base:
+                return row
+        return None
+    return result
+
+
 def sentiment_line(s: Doc) -> str:
     if s.get("summary"):
         return str(s["summary"])
-    score = s.get("score", s.get("mean", s.get("sentiment")))
+    score = s.get("index", s.get("score", s.get("mean", s.get("sentiment"))))
     label = s.get("label")
-    n = s.get("n", s.get("count", s.get("articles")))
-    parts = [str(label) if label else "", f"score {fmt_num(score, 2)}" if score is not None else "",
+    if label is None and isinstance(score, int | float):
+        label = "positive" if score > 0.15 else "negative" if score < -0.15 else "neutral"
+    n = s.get("n_docs", s.get("n", s.get("count", s.get("articles"))))
+    if isinstance(s.get("positive"), int) and isinstance(s.get("negative"), int):
+        n = f"{n} ({s['positive']} positive, {s['negative']} negative)"
+    parts = [str(label) if label else "", f"index {fmt_num(score, 2)}" if score is not None else "",
              f"{n} articles" if n is not None else ""]
+    if isinstance(s.get("signal"), int | float):
+        parts.append(f"signal {fmt_num(s['signal'], 2)}")
     text = ", ".join(p for p in parts if p)
     return text or compact_json(s, 300)
 

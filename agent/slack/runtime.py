@@ -46,6 +46,7 @@ class SlackRuntime:
     trading_provider: TradingProvider = _no_trading
     scheduler: DeskScheduler | None = None
     workers: int = 4
+    trading_error: str = ""
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
     _audit: AuditLog | None = field(default=None, init=False, repr=False)
@@ -60,12 +61,23 @@ class SlackRuntime:
             self._audit = AuditLog(self.db)
         return self._audit
 
-    def trading(self) -> TradingService | None:
+    async def trading(self) -> TradingService | None:
+        """The trading service, or None (with `trading_error` saying why) when it cannot be had."""
         try:
-            return self.trading_provider()
-        except Exception:  # a provider that fails means "not available", never a crash in a handler
-            log.exception("trading service provider failed")
+            svc = await self.run_blocking(self.trading_provider)
+        except Exception as exc:  # a provider that fails means "not available", never a crash in a handler
+            log.exception("trading service unavailable")
+            self.trading_error = f"{type(exc).__name__}: {exc}"
             return None
+        if svc is None:
+            self.trading_error = "no trading service is wired into this deployment"
+        return svc
+
+    async def on_trading_loop(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Await a trading-service coroutine on the loop where its venues live (trading.oms.factory.arun)."""
+        from trading.oms.factory import arun
+
+        return await arun(coro)
 
     # ------------------------------------------------------------------ background work
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str = "slack-work") -> asyncio.Task[Any]:
@@ -109,7 +121,7 @@ class SlackRuntime:
         out = await self.tool(tool, {})
         if out.get("ok") and isinstance(out.get("result"), dict):
             return dict(out["result"])
-        svc = self.trading()
+        svc = await self.trading()
         if svc is not None:
             return dict(await self.run_blocking(getattr(svc, method)))
         error = str(out.get("error"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.parse
 import uuid
@@ -67,16 +68,18 @@ def build_service(db: Any, **config: Any) -> TradingService:
 class SlackDesk:
     """One running app (lifespan entered) with helpers that post signed Slack requests to /slack/events."""
 
-    def __init__(self, client: TestClient, slack: FakeSlack) -> None:
+    def __init__(self, client: TestClient, slack: FakeSlack, trading: Callable[..., TradingService]) -> None:
         self.client = client
         self.slack = slack
+        self._trading = trading
 
     @property
     def app(self) -> Any:
         return self.client.app
 
     def attach_trading(self, **config: Any) -> TradingService:
-        svc = build_service(self.app.state.db, **config)
+        """A paper service (on the test's database) for the app, the trading tools and HTTP alike."""
+        svc = self._trading(**config)
         self.app.state.trading = svc
         return svc
 
@@ -117,18 +120,30 @@ class SlackDesk:
 
 @pytest.fixture()
 def slack_desk(make_client: Callable[..., tuple[TestClient, str]], fake_slack: FakeSlack,  # noqa: F811
-               monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., SlackDesk]]:
+               monkeypatch: pytest.MonkeyPatch, isolated_settings: Any,
+               mongo_client: Any) -> Iterator[Callable[..., SlackDesk]]:
+    """Apps under test. A paper trading service is installed as the process-wide one (trading.oms.factory) on the
+    test's database through the session's Mongo client, so it outlives app restarts within the test."""
     import agent.slack.install as install
+    from trading.oms import factory
 
     monkeypatch.setattr(install, "SWEEP_INTERVAL_S", 0.2)
+
+    def trading(**config: Any) -> TradingService:
+        svc = build_service(mongo_client[os.environ["MONGO_DB"]], **config)
+        factory.set_trading_service(svc)
+        return svc
+
+    trading()
 
     def build(**env: str) -> SlackDesk:
         env.setdefault("slack_approvers", f"{APPROVER},{APPROVER2}")
         env.setdefault("slack_admins", ADMIN)
         client, _ = make_client(slack=fake_slack, **env)
-        return SlackDesk(client, fake_slack)
+        return SlackDesk(client, fake_slack, trading)
 
     yield build
+    factory.set_trading_service(None)
 
 
 def blocks_text(params: dict[str, Any]) -> str:

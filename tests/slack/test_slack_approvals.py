@@ -65,7 +65,7 @@ def test_approve_path_to_executed_paper_order_with_retry_and_double_click(slack_
     assert f"approved by <@{APPROVER}>" in blocks_text(done) and "fills:" in blocks_text(done)
     order = svc.store.get_order(order_id)
     assert order["state"] == "filled" and abs(order["filled_qty"] - 0.01) < 1e-12
-    assert order["approved_by"] == f"slack:{APPROVER}"
+    assert order["approved_by"] == APPROVER
     fills = list(svc.store.fills.find({"order_id": order_id}))
     assert len(fills) == 1 and fills[0]["venue"] == "paper"
     assert svc.positions()["positions"][0]["symbol"] == "BTC/USDT"
@@ -179,8 +179,17 @@ def test_desk_halt_is_admin_only_and_blocks_new_trades(slack_desk: Any) -> None:
     assert outcomes == [("slack.desk.halt", "refused"), ("slack.desk.halt", "ok"), ("slack.desk.resume", "ok")]
 
 
-def test_trade_without_a_trading_service_is_a_friendly_refusal(slack_desk: Any) -> None:
+def test_trade_when_the_trading_service_cannot_start_is_a_friendly_refusal(slack_desk: Any, monkeypatch: Any) -> None:
+    from trading.oms import factory
+
+    def refuse(*_a: Any, **_k: Any) -> Any:
+        raise RuntimeError("live trading refused: binance unreachable")
+
+    factory.set_trading_service(None)
+    monkeypatch.setattr(factory, "get_trading_service", refuse)
     desk: SlackDesk = slack_desk()
     assert desk.command("/trade", "buy 0.01 BTC/USDT").status_code == 200
     msg = desk.slack.wait_for("chat.postEphemeral", predicate=lambda p: p.get("user") == TRADER)
-    assert "not wired" in msg[0]["text"]
+    assert "Trading is unavailable right now (RuntimeError: live trading refused" in msg[0]["text"]
+    assert desk.command("/desk", "halt", user=ADMIN).status_code == 200
+    desk.slack.wait_for("chat.postEphemeral", predicate=lambda p: p.get("user") == ADMIN)
