@@ -60,7 +60,7 @@ def test_broken_feeds_raise_readable_source_errors(feeds: FakeFeeds, body: str |
 
 
 def test_http_errors_and_rate_limits(feeds: FakeFeeds) -> None:
-    with pytest.raises(QuotaExceededError, match="429.*retry after 60"):
+    with pytest.raises(QuotaExceededError, match=r"429.*retry after 60"):
         RSSFeed("Limited", f"{feeds.url}/status/429", allow_private=True).fetch()
     with pytest.raises(SourceError, match="HTTP 500"):
         RSSFeed("Down", f"{feeds.url}/status/500", allow_private=True).fetch()
