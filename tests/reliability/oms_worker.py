@@ -32,7 +32,9 @@ def main(mode: str) -> int:
             run(service.reconcile())
         out = {
             "orders": [{k: d.get(k) for k in ("_id", "state", "filled_qty")} for d in db["orders"].find({})],
-            "children": [{k: d.get(k) for k in ("_id", "state", "filled", "acked")} for d in db["child_orders"].find({})],
+            "children": [
+                {k: d.get(k) for k in ("_id", "state", "filled", "acked")} for d in db["child_orders"].find({})
+            ],
             "fills": [{k: d.get(k) for k in ("order_id", "client_order_id", "qty", "trade_id")}
                       for d in db["fills"].find({}, {"_id": 0})],
         }
