@@ -17,6 +17,7 @@ COMMAND_MODULES: list[str] = [
     "agent.cli.desk",
     "agent.cli.news",
     "agent.cli.audit",
+    "agent.cli.slack",
 ]
 
 
