@@ -53,6 +53,17 @@ def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedded_
     monkeypatch.delenv("LLM_API_KEY", raising=False)
     settings_mod.reset_settings()
     storage.close()
+    _reset_singletons()
     yield tmp_path / "data"
+    _reset_singletons()
     storage.close()
     settings_mod.reset_settings()
+
+
+def _reset_singletons() -> None:
+    """Process-wide services hold a database handle: never let one outlive the test that built it."""
+    from knowledge.service import set_service
+    from trading.oms.factory import set_trading_service
+
+    set_trading_service(None)
+    set_service(None)
