@@ -15,6 +15,7 @@ the next heartbeat.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import socket
@@ -125,7 +126,11 @@ def advertised_host(bind_host: str) -> str:
     explicit = os.environ.get("NACOS_ADVERTISE_HOST")
     if explicit:
         return explicit
-    if bind_host not in ("0.0.0.0", "::", ""):  # noqa: S104  (a comparison, not a bind)
+    try:
+        wildcard = not bind_host or ipaddress.ip_address(bind_host).is_unspecified
+    except ValueError:  # a host name
+        wildcard = False
+    if not wildcard:
         return bind_host
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         try:
