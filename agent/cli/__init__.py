@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 COMMAND_MODULES: list[str] = [
     "agent.cli.service",
+    "agent.cli.strategy",
     "agent.cli.forecast",
     "agent.cli.backtest",
     "agent.cli.data",

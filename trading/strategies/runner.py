@@ -34,7 +34,8 @@ class _Result(Protocol):
 class ProposalService(Protocol):
     """The part of `trading.oms.service.TradingService` the runner uses."""
 
-    portfolio: _Portfolio
+    @property
+    def portfolio(self) -> _Portfolio: ...
 
     def propose(self, request: Any, requester: str, *, source: str = "user") -> _Result: ...
 
@@ -94,6 +95,10 @@ class StrategyRunner:
             target = self.strategy.on_bar(list(row))
         self._last = target
         return target
+
+    def forget_target(self) -> None:
+        """Make the next bar trade toward its target even if it equals the last one (a fresh start from flat)."""
+        self._last = None
 
     async def on_candles(self, candles: Sequence[Candle]) -> list[dict[str, Any]]:
         """One closed candle per symbol. Returns the proposals made (empty when the target did not change)."""
