@@ -23,9 +23,9 @@ from uuid import UUID
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from langchain_core.callbacks import BaseCallbackHandler  # noqa: E402
+from langchain_core.callbacks import BaseCallbackHandler
 
-from tests.fakes.openai_server import FakeOpenAI, Reply, ToolCall  # noqa: E402
+from tests.fakes.openai_server import FakeOpenAI, Reply, ToolCall
 
 TURNS = int(os.environ.get("AGENT_BENCH_TURNS", "150"))
 WARMUP = 10
