@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -38,12 +39,13 @@ class Approvals:
     def __init__(self, runtime: SlackRuntime) -> None:
         self.rt = runtime
         self.cards = CardStore(runtime.db)
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     def _lock(self, order_id: str) -> asyncio.Lock:
         lock = self._locks.get(order_id)
         if lock is None:
-            lock = self._locks[order_id] = asyncio.Lock()
+            lock = asyncio.Lock()
+            self._locks[order_id] = lock  # kept alive only while someone holds or awaits it
         return lock
 
     # ------------------------------------------------------------------ who may act
@@ -102,9 +104,17 @@ class Approvals:
         from trading.oms.service import OrderRequest, TradingError
         from trading.types import OrderType, Side
 
-        progress = await self.rt.client.chat_postMessage(
-            channel=channel, text=f":gear: <@{user}> proposes to {req.describe()}: checking risk, forecast and news…"
-        )
+        try:
+            progress = await self.rt.client.chat_postMessage(
+                channel=channel,
+                text=f":gear: <@{user}> proposes to {req.describe()}: checking risk, forecast and news…",
+            )
+        except SlackApiError as exc:  # e.g. a private channel the bot is not in: nothing was proposed
+            text = (f"I cannot post the approval card here ({exc.response.get('error')}); invite me with "
+                    "`/invite @desk` and try again. Nothing was proposed.")
+            if respond is not None:
+                await respond(response_type="ephemeral", text=text)
+            return
         ts = str(progress["ts"])
         channel = str(progress.get("channel") or channel)
         request = OrderRequest(
