@@ -98,6 +98,23 @@ def test_filters_symbols_time_source_events(store: NewsStore) -> None:
     assert search(store, "crypto", k=5, symbols=["PEPE"]) == []
 
 
+def test_fast_path_and_chroma_prefilter_agree(store: NewsStore) -> None:
+    _seeded(store)
+    filters: list[dict[str, Any]] = [
+        {"symbols": ["BTC"]}, {"sources": ["Decrypt"]}, {"events": ["hack", "outage"]},
+        {"since": NOW - timedelta(hours=45), "until": NOW - timedelta(hours=15)},
+        {"symbols": ["ETH", "ARB"], "sources": ["Decrypt", "The Block"]},
+    ]
+    for kw in filters:
+        fast = [h.id for h in search(store, "market news", k=5, **kw)]
+        exact = [h.id for h in search(store, "market news", k=5, overfetch=0, **kw)]
+        assert fast == exact and fast, kw
+    # too few matches among the over-fetched neighbours: the exact pre-filter still finds the far ones
+    n_btc = store.docs.count_documents({"symbols": "BTC"})
+    assert n_btc >= 2
+    assert len(search(store, "Solana outage", k=10, overfetch=2, symbols=["BTC"])) == n_btc
+
+
 def test_build_where_shapes() -> None:
     assert build_where() is None
     assert build_where(symbols=["btc"]) == {"sym_BTC": True}
