@@ -84,7 +84,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        database = db if db is not None else storage.get_db(settings)
+        database = db if db is not None else storage.retain(settings)
         desk = Desk(settings, database, model=model)
         app.state.settings = settings
         app.state.db = database
@@ -109,7 +109,7 @@ def create_app(
             await _stop_trading_service()
             _reset_domain_services()
             if db is None:
-                storage.close()
+                storage.release()
 
     app = FastAPI(
         title="Crypto Quant Agent",

@@ -20,6 +20,26 @@ Doc = dict[str, Any]
 _lock = threading.Lock()
 _client: MongoClient[Doc] | None = None
 _embedded: EmbeddedMongo | None = None
+_users = 0  # apps (lifespans) currently using the shared client; the last one out closes it
+
+
+def retain(settings: Settings | None = None) -> Database[Doc]:
+    """The database for one long-lived user (an app lifespan); pair with `release()`."""
+    global _users
+    db = get_db(settings)
+    with _lock:
+        _users += 1
+    return db
+
+
+def release() -> None:
+    """One user is done; the client and the embedded server stop when nobody uses them any more."""
+    global _users
+    with _lock:
+        _users = max(0, _users - 1)
+        last = _users == 0
+    if last:
+        close()
 
 
 def mongo_uri(settings: Settings | None = None) -> str:
@@ -56,8 +76,9 @@ def embedded_server() -> EmbeddedMongo | None:
 
 def close() -> None:
     """Close the client and stop the embedded server (process exit, tests)."""
-    global _client, _embedded
+    global _client, _embedded, _users
     with _lock:
+        _users = 0
         if _client is not None:
             _client.close()
             _client = None
