@@ -3,8 +3,9 @@ and the offline sentiment path against VADER on the Financial PhraseBank.
 
 Data: ../shared/data/news/crypto_news_articles.csv (real crypto news) when present, else generated headlines (said
 in the output). The 10k and 100k corpora are the ingested real documents plus synthetic variations (each a real
-document's embedding plus Gaussian noise, renormalised, with random outlet, time and coin tags); say so when
-quoting the latency. Hit rate: known-item search, where the query is a document's headline with a third of its
+document's embedding plus Gaussian noise, renormalised, with random outlet, time and coin tags, stored in Chroma
+and Mongo like real ones); say so when quoting the latency. Query mix: a quarter each unfiltered, one coin, a
+14-day window, outlet + coin. Hit rate: known-item search, where the query is a document's headline with a third of its
 words dropped and shuffled, and a hit means that document is among the top 5 (hybrid search, real + synthetic
 corpus). Sentiment: the PhraseBank 50%-agreement file is split by an MD5 of the sentence into a dev half (looked at
 while writing the lexicon) and a test half; headline numbers are on the test half; the offline model never trains
@@ -121,6 +122,12 @@ def grow(store: NewsStore, base_emb: np.ndarray, base_text: list[str], target: i
             rng.shuffle(words)
             docs.append(" ".join(words[: max(3, len(words) // 2)]))
         store.col.add(ids=[f"syn{have + k}" for k in range(n)], embeddings=emb, metadatas=metas, documents=docs)
+        store.docs.insert_many([
+            {"_id": f"syn{have + k}", "title": m["title"], "source": m["source"], "url": m["url"],
+             "published": datetime.fromtimestamp(m["published_ts"], UTC), "symbols": m["symbols"].split(",")
+             if m["symbols"] else [], "events": [], "content_hash": f"syn{have + k}"}
+            for k, m in enumerate(metas)
+        ])
         have += n
 
 

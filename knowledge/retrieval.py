@@ -6,7 +6,8 @@
    normalised to [0, 1] and mixed with cosine similarity: score = alpha * cosine + (1 - alpha) * bm25_norm.
    With filters, an unfiltered over-fetch (`overfetch` neighbours) is filtered in Python first, because Chroma's
    metadata pre-filter is slow at 100k documents (~100 ms); when fewer than the needed candidates pass, the query
-   is re-run with Chroma's exact `where` pre-filter (`overfetch=0` always does that).
+   query is restricted to the ids that match in Mongo (indexed) when there are at most `id_limit` of them, else it
+   is re-run with Chroma's exact `where` pre-filter (`overfetch=0` skips the first step, `id_limit=0` the second).
 3. Each hit carries its citation: title, source, published time and url.
 """
 
@@ -145,6 +146,7 @@ def search(
     alpha: float = 0.7,
     candidates: int | None = None,
     overfetch: int = 250,
+    id_limit: int = 20_000,
 ) -> list[SearchHit]:
     """The k best documents for `query` that pass the filters, best first."""
     query = query.strip()
@@ -164,6 +166,15 @@ def search(
         keep = [i for i, m in enumerate((wide["metadatas"] or [[]])[0]) if match(m or {})]
         if len(keep) >= n_cand or len(wide["ids"][0]) < max(overfetch, n_cand):
             res = {key: [[(wide[key] or [[]])[0][i] for i in keep[:n_cand]]] for key in ("ids", *include)}
+    if res is None and where is not None and id_limit > 0:
+        # Selective filter: the matching ids come from Mongo's indexes, and Chroma searches only those ids.
+        ids = store.match_ids(symbols=[base_asset(s) for s in symbols] if symbols else None, since=since,
+                              until=until, sources=sources, events=events, limit=id_limit)
+        if ids is not None:
+            if not ids:
+                return []
+            res = store.col.query(query_embeddings=q_emb, n_results=min(n_cand, len(ids)), ids=ids,
+                                  include=include)
     if res is None:
         res = store.col.query(query_embeddings=q_emb, n_results=n_cand, where=where, include=include)
     ids = res["ids"][0] if res["ids"] else []

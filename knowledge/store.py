@@ -91,6 +91,7 @@ class NewsStore:
         self.docs.create_index([("published", DESCENDING)])
         self.docs.create_index([("symbols", ASCENDING)])
         self.docs.create_index([("events", ASCENDING)])
+        self.docs.create_index([("source", ASCENDING)])
         self.chroma = chroma
         self.embedder = embedder or get_embedder()
         self.collection_name = collection
@@ -173,17 +174,11 @@ class NewsStore:
         by_id = {d["_id"]: NewsDoc.from_mongo(d) for d in self.docs.find({"_id": {"$in": list(ids)}})}
         return [by_id[i] for i in ids if i in by_id]
 
-    def find(
-        self,
-        *,
-        symbols: Sequence[str] | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        sources: Sequence[str] | None = None,
-        events: Sequence[str] | None = None,
-        limit: int = 100,
-    ) -> list[NewsDoc]:
-        """Documents matching the filters, newest first (no query text)."""
+    @staticmethod
+    def _filter(
+        symbols: Sequence[str] | None, since: datetime | None, until: datetime | None,
+        sources: Sequence[str] | None, events: Sequence[str] | None,
+    ) -> dict[str, Any]:
         q: dict[str, Any] = {}
         if symbols:
             q["symbols"] = {"$in": list(symbols)}
@@ -198,5 +193,34 @@ class NewsStore:
             window["$lte"] = until
         if window:
             q["published"] = window
+        return q
+
+    def match_ids(
+        self,
+        *,
+        symbols: Sequence[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        sources: Sequence[str] | None = None,
+        events: Sequence[str] | None = None,
+        limit: int = 20_000,
+    ) -> list[str] | None:
+        """Ids of documents passing the filters, or None when more than `limit` match."""
+        q = self._filter(symbols, since, until, sources, events)
+        ids = [d["_id"] for d in self.docs.find(q, {"_id": 1}).limit(limit + 1)]
+        return None if len(ids) > limit else ids
+
+    def find(
+        self,
+        *,
+        symbols: Sequence[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        sources: Sequence[str] | None = None,
+        events: Sequence[str] | None = None,
+        limit: int = 100,
+    ) -> list[NewsDoc]:
+        """Documents matching the filters, newest first (no query text)."""
+        q = self._filter(symbols, since, until, sources, events)
         cursor = self.docs.find(q).sort("published", DESCENDING).limit(limit)
         return [NewsDoc.from_mongo(d) for d in cursor]

@@ -43,7 +43,13 @@ def _csv(value: str | None, *, upper: bool = False) -> list[str] | None:
     items = [v.strip() for v in value.split(",") if v.strip()]
     if len(items) > 20:
         raise HTTPException(400, "at most 20 comma-separated values")
-    return [base_asset(v) for v in items] if upper else items
+    if not upper:
+        return items
+    syms = [base_asset(v) for v in items]
+    bad = [s for s in syms if not s.isascii() or not s.isalnum() or len(s) > 12]
+    if bad:
+        raise HTTPException(400, f"bad symbol(s) {bad}: use coin codes like BTC or pairs like BTC/USDT")
+    return syms
 
 
 @router.get("/v1/news/search", dependencies=[Depends(require_scope("read"))])

@@ -107,12 +107,15 @@ def test_fast_path_and_chroma_prefilter_agree(store: NewsStore) -> None:
     ]
     for kw in filters:
         fast = [h.id for h in search(store, "market news", k=5, **kw)]
-        exact = [h.id for h in search(store, "market news", k=5, overfetch=0, **kw)]
-        assert fast == exact and fast, kw
+        by_ids = [h.id for h in search(store, "market news", k=5, overfetch=0, **kw)]
+        prefilter = [h.id for h in search(store, "market news", k=5, overfetch=0, id_limit=0, **kw)]
+        assert fast == by_ids == prefilter and fast, kw
     # too few matches among the over-fetched neighbours: the exact pre-filter still finds the far ones
     n_btc = store.docs.count_documents({"symbols": "BTC"})
     assert n_btc >= 2
-    assert len(search(store, "Solana outage", k=10, overfetch=2, symbols=["BTC"])) == n_btc
+    assert len(search(store, "Solana outage", k=10, overfetch=0, symbols=["BTC"])) == n_btc
+    assert len(search(store, "Solana outage", k=10, overfetch=0, id_limit=0, symbols=["BTC"])) == n_btc
+    assert search(store, "Solana outage", k=10, overfetch=0, symbols=["PEPE"]) == []
 
 
 def test_build_where_shapes() -> None:
