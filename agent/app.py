@@ -22,7 +22,7 @@ from agent.readiness import Readiness
 from agent.slack.app import build_slack_app
 from core import storage
 from core.ratelimit import RateLimiter
-from core.settings import Settings, get_settings
+from core.settings import Settings, get_settings, register_secrets
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,19 @@ async def _stop_trading_service() -> None:
             log.warning("trading service did not stop cleanly: %s", exc)
 
 
+def _slack_signature_ok(settings: Settings, headers: Any, body: str) -> bool:
+    from slack_sdk.signature import SignatureVerifier
+
+    if settings.slack_signing_secret is None:
+        return False
+    timestamp = headers.get("x-slack-request-timestamp", "")
+    signature = headers.get("x-slack-signature", "")
+    if not timestamp.isdigit() or not signature:
+        return False
+    verifier = SignatureVerifier(settings.slack_signing_secret.get_secret_value())
+    return bool(verifier.is_valid(body=body, timestamp=timestamp, signature=signature))
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -81,6 +94,7 @@ def create_app(
     model: BaseChatModel | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
+    register_secrets(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -135,6 +149,11 @@ def create_app(
             return JSONResponse(
                 {"detail": "Slack is not configured (set SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN)"}, 404
             )
+        # Check the signature before anything parses the body: a forged or malformed request is a 401, whatever it
+        # carries (bolt would otherwise try to parse it first, and trip on a non-numeric timestamp).
+        body = (await request.body()).decode("utf-8", errors="replace")
+        if not _slack_signature_ok(settings, request.headers, body):
+            return JSONResponse({"detail": "invalid Slack signature or stale request"}, 401)
         from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 
         return await AsyncSlackRequestHandler(bolt).handle(request)

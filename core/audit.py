@@ -12,6 +12,7 @@ from pymongo import ASCENDING
 from pymongo.database import Database
 
 from core.clock import utcnow
+from core.logging import redact
 
 _SECRET_HINTS = ("secret", "password", "token", "api_key", "apikey", "signature", "authorization")
 
@@ -21,6 +22,8 @@ def _scrub(value: Any) -> Any:
         return {k: ("***" if any(h in str(k).lower() for h in _SECRET_HINTS) else _scrub(v)) for k, v in value.items()}
     if isinstance(value, list):
         return [_scrub(v) for v in value]
+    if isinstance(value, str):
+        return redact(value)
     return value
 
 

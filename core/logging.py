@@ -17,11 +17,21 @@ _SECRET_PATTERNS = [
     re.compile(r"xox[abposr]-[A-Za-z0-9\-]+"),
     re.compile(r"xapp-[A-Za-z0-9\-]+"),
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]{8,}"),
-    re.compile(r"sk-[A-Za-z0-9]{16,}"),
+    re.compile(r"sk-[A-Za-z0-9_\-]{16,}"),
 ]
+_known_secrets: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Mask this exact value wherever it appears (configured keys whose shape no pattern knows)."""
+    if value and len(value) >= 6:
+        _known_secrets.add(value)
 
 
 def redact(text: str) -> str:
+    for secret in _known_secrets:
+        if secret in text:
+            text = text.replace(secret, "***")
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "***", text)
     return text

@@ -88,9 +88,21 @@ class Settings(BaseSettings):
         return self.llm_api_key is not None and bool(self.llm_api_key.get_secret_value())
 
 
+def register_secrets(settings: Settings) -> None:
+    """Tell the log formatter and the audit log every configured secret, so none is ever written out."""
+    from core.logging import register_secret
+
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            register_secret(value.get_secret_value())
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    settings = Settings()
+    register_secrets(settings)
+    return settings
 
 
 def reset_settings() -> None:

@@ -44,11 +44,41 @@ class ServiceMiddleware:
                 status_holder["status"] = 413
                 await self._reject(send, 413, f"request body too large: limit is {self.max_body_bytes} bytes")
                 return
+            if length is None and scope.get("method") in ("POST", "PUT", "PATCH"):
+                # No declared length (chunked): read up to the limit before the app sees anything, so an oversized
+                # body is a clean 413 rather than an error halfway through parsing.
+                chunks: list[bytes] = []
+                size = 0
+                more = True
+                while more:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        break
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > self.max_body_bytes:
+                        status_holder["status"] = 413
+                        await self._reject(send, 413, f"request body too large: limit is {self.max_body_bytes} bytes")
+                        return
+                    chunks.append(chunk)
+                    more = bool(message.get("more_body", False))
+                buffered: Message | None = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+                async def replay() -> Message:
+                    nonlocal buffered
+                    if buffered is not None:
+                        message, buffered = buffered, None
+                        return message
+                    return await receive()
+
+                body_receive: Receive = replay
+            else:
+                body_receive = receive
             received = 0
 
             async def limited_receive() -> Message:
                 nonlocal received
-                message = await receive()
+                message = await body_receive()
                 if message["type"] == "http.request":
                     received += len(message.get("body", b""))
                     if received > self.max_body_bytes:

@@ -105,8 +105,6 @@ def test_acknowledged_writes_survive_kill_mid_stream(own_mongo: EmbeddedMongo) -
 
 
 @pytest.mark.fault
-@pytest.mark.xfail(strict=True, reason="known: a database error escapes as a plain-text 500; fix asked of the lead "
-                   "(agent/api/errors.py: PyMongoError -> 503 JSON detail with Retry-After)")
 def test_database_outage_is_a_json_503(own_mongo: EmbeddedMongo, make_settings: Callable[..., Any]) -> None:
     """Fault: the database is down during a request. Must hold: 503 with a JSON `detail` and Retry-After, the same
     error shape as every other error, so clients and load balancers can tell an outage from a bug."""
