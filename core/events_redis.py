@@ -139,11 +139,22 @@ class RedisStreamsBus:
     async def _xread(self, topic: str, group: str, consumer: str, count: int | None, block_ms: int | None,
                      pending: bool) -> list[Any]:
         await self.ensure_group(topic, group)
-        reply = await self.redis.xreadgroup(group, consumer, {self.stream(topic): "0" if pending else ">"},
-                                            count=count or self.read_count,
-                                            block=None if pending else (block_ms if block_ms is not None
-                                                                        else self.block_ms))
-        return reply[0][1] if reply else []
+        for attempt in (1, 2):
+            try:
+                reply = await self.redis.xreadgroup(
+                    group, consumer, {self.stream(topic): "0" if pending else ">"},
+                    count=count or self.read_count,
+                    block=None if pending else (block_ms if block_ms is not None else self.block_ms),
+                )
+                return reply[0][1] if reply else []
+            except ResponseError as exc:
+                # Redis came back without our stream or group (restart without persistence): create them again
+                # once, instead of answering NOGROUP until the process restarts.
+                if "NOGROUP" not in str(exc) or attempt == 2:
+                    raise
+                self._groups.discard((topic, group))
+                await self.ensure_group(topic, group)
+        return []
 
     async def read_batch(self, topic: str, group: str, consumer: str, *, count: int | None = None,
                          block_ms: int | None = None, pending: bool = False) -> list[Delivery]:

@@ -61,15 +61,7 @@ class OwnRedis:
             self.proc = None
 
 
-EMPTY_RESTART_KNOWN = pytest.mark.xfail(
-    strict=True,
-    reason="known: RedisStreamsBus caches ensured consumer groups, so after Redis comes back empty XREADGROUP "
-    "answers NOGROUP forever; fix asked of the market-data owner (core/events_redis.py: on NOGROUP forget the "
-    "group, ensure_group again, retry once)",
-)
-
-
-@pytest.fixture(params=[True, pytest.param(False, marks=EMPTY_RESTART_KNOWN)], ids=["aof", "empty-restart"])
+@pytest.fixture(params=[True, False], ids=["aof", "empty-restart"])
 def own_redis(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OwnRedis]:
     if shutil.which("redis-server") is None:
         if os.environ.get("CI") == "true":
