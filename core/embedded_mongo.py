@@ -9,7 +9,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import socket
-import subprocess  # nosec B404 - we start our own embedded server binary
+import subprocess  # nosec B404
 import sys
 import time
 from dataclasses import dataclass, field
@@ -62,7 +62,7 @@ class EmbeddedMongo:
             str(log_path),
         ]
         try:
-            self.process = subprocess.Popen(  # noqa: S603  # nosec B603 - fixed argv, no shell
+            self.process = subprocess.Popen(  # noqa: S603  # nosec B603
                 cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
             )
         except OSError as exc:
