@@ -75,6 +75,21 @@ class Settings(BaseSettings):
     four_eyes: bool = False
 
     approval_ttl_s: int = Field(default=900, ge=10, le=86_400)
+    paper_initial_usdt: float = Field(default=100_000.0, gt=0)
+    # Risk limits: each may only tighten the hard ceiling in trading/risk/limits.py (a looser value is ignored).
+    risk_max_order_notional: float | None = Field(default=None, gt=0)
+    risk_max_position_notional: float | None = Field(default=None, gt=0)
+    risk_max_gross_exposure: float | None = Field(default=None, gt=0)
+    risk_max_net_exposure: float | None = Field(default=None, gt=0)
+    risk_max_leverage: float | None = Field(default=None, gt=0)
+    risk_price_band_pct: float | None = Field(default=None, gt=0)
+    risk_max_orders_per_minute: int | None = Field(default=None, gt=0)
+    risk_max_daily_loss_pct: float | None = Field(default=None, gt=0)
+    risk_max_drawdown_pct: float | None = Field(default=None, gt=0)
+
+    scheduler_enabled: bool = True  # one leader per deployment is elected through a lock in Mongo
+    retrain_schedule: str = "daily 02:00 UTC"  # "off" disables
+    news_ingest_schedule: str = "hourly :05"  # "off" disables
     rate_limit_per_minute: int = Field(default=600, ge=1)
     max_request_bytes: int = Field(default=1_000_000, ge=1_000)
 
