@@ -5,9 +5,10 @@
 2. Hybrid scoring: BM25 (k1=1.2, b=0.75) over the candidates' stored text, with IDF from the candidate pool,
    normalised to [0, 1] and mixed with cosine similarity: score = alpha * cosine + (1 - alpha) * bm25_norm.
    With filters, an unfiltered over-fetch (`overfetch` neighbours) is filtered in Python first, because Chroma's
-   metadata pre-filter is slow at 100k documents (~100 ms); when fewer than the needed candidates pass, the query
-   query is restricted to the ids that match in Mongo (indexed) when there are at most `id_limit` of them, else it
-   is re-run with Chroma's exact `where` pre-filter (`overfetch=0` skips the first step, `id_limit=0` the second).
+   metadata pre-filter is slow at 100k documents (~100 ms). When fewer than k pass, the query is restricted to the
+   ids that match in the in-process metadata index (`knowledge.metaindex`) when there are at most `id_limit` of
+   them, else it is re-run with Chroma's exact `where` pre-filter. `overfetch=0` skips the first step and
+   `id_limit=0` the second (tests compare the three paths).
 3. Each hit carries its citation: title, source, published time and url.
 """
 
@@ -146,7 +147,7 @@ def search(
     alpha: float = 0.7,
     candidates: int | None = None,
     overfetch: int = 250,
-    id_limit: int = 20_000,
+    id_limit: int = 30_000,
 ) -> list[SearchHit]:
     """The k best documents for `query` that pass the filters, best first."""
     query = query.strip()
@@ -164,15 +165,15 @@ def search(
         match = _Matcher(symbols, since, until, sources, events)
         wide = store.col.query(query_embeddings=q_emb, n_results=max(overfetch, n_cand), include=include)
         keep = [i for i, m in enumerate((wide["metadatas"] or [[]])[0]) if match(m or {})]
-        if len(keep) >= n_cand or len(wide["ids"][0]) < max(overfetch, n_cand):
+        if len(keep) >= k or len(wide["ids"][0]) < max(overfetch, n_cand):
             res = {key: [[(wide[key] or [[]])[0][i] for i in keep[:n_cand]]] for key in ("ids", *include)}
     if res is None and where is not None and id_limit > 0:
         # Selective filter: the matching ids come from Mongo's indexes, and Chroma searches only those ids.
-        ids = store.match_ids(symbols=[base_asset(s) for s in symbols] if symbols else None, since=since,
-                              until=until, sources=sources, events=events, limit=id_limit)
-        if ids is not None:
-            if not ids:
-                return []
+        ids = store.meta.match(symbols=[base_asset(s) for s in symbols] if symbols else None, since=since,
+                               until=until, sources=sources, events=events)
+        if not ids:
+            return []
+        if len(ids) <= id_limit:
             res = store.col.query(query_embeddings=q_emb, n_results=min(n_cand, len(ids)), ids=ids,
                                   include=include)
     if res is None:

@@ -24,6 +24,7 @@ from pymongo.database import Database
 
 from core.settings import Settings, get_settings
 from knowledge.embeddings import Embedder, get_embedder
+from knowledge.metaindex import MetaIndex
 from knowledge.models import NewsDoc
 
 COLLECTION = "news_minilm_v1"
@@ -101,6 +102,7 @@ class NewsStore:
             configuration={"hnsw": {"space": "cosine", "ef_search": 100, "ef_construction": 100}},
             metadata={"embedding": "all-MiniLM-L6-v2", "dim": 384},
         )
+        self.meta = MetaIndex(self.col)
         try:
             self._max_batch = int(chroma.get_max_batch_size())
         except Exception:  # older servers do not report it
@@ -158,6 +160,7 @@ class NewsStore:
                 metadatas=[_chroma_meta(d) for d in chunk],  # type: ignore[misc]
                 documents=[d.embed_text for d in chunk],
             )
+        self.meta.invalidate()
         return len(docs)
 
     def purge_older_than(self, cutoff: datetime) -> int:
@@ -167,6 +170,7 @@ class NewsStore:
             self.col.delete(ids=ids[start : start + self._max_batch])
         if ids:
             self.docs.delete_many({"_id": {"$in": ids}})
+            self.meta.invalidate()
         return len(ids)
 
     # -- reads -----------------------------------------------------------------------------------------------
@@ -194,21 +198,6 @@ class NewsStore:
         if window:
             q["published"] = window
         return q
-
-    def match_ids(
-        self,
-        *,
-        symbols: Sequence[str] | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        sources: Sequence[str] | None = None,
-        events: Sequence[str] | None = None,
-        limit: int = 20_000,
-    ) -> list[str] | None:
-        """Ids of documents passing the filters, or None when more than `limit` match."""
-        q = self._filter(symbols, since, until, sources, events)
-        ids = [d["_id"] for d in self.docs.find(q, {"_id": 1}).limit(limit + 1)]
-        return None if len(ids) > limit else ids
 
     def find(
         self,

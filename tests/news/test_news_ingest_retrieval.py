@@ -151,3 +151,14 @@ def test_ingest_job_from_rss_fakes_with_one_broken_feed(store: NewsStore, feeds:
     assert out["sources"] == ["Good", "Bad", "Limited"]
     again = ingest_job(settings, store=store, sources=sources[:1], lookback_hours=24)
     assert again["stored"] == 0 and again["dup_url"] == 2
+
+
+def test_metadata_index_sees_documents_added_by_another_store(store: NewsStore) -> None:
+    _seeded(store)
+    assert [h.title[:6] for h in search(store, "news", k=5, overfetch=0, symbols=["XMR"])] == []
+    other = NewsStore(store.db, store.chroma, embedder=store.embedder, collection=store.collection_name)
+    ingest_items(other, [item("Monero privacy upgrade ships", "XMR developers release a new version")])
+    store.meta.check_s = 0.0  # another process wrote: picked up at the next count check
+    assert [h.title[:6] for h in search(store, "news", k=5, overfetch=0, symbols=["XMR"])] == ["Monero"]
+    assert store.purge_older_than(NOW + timedelta(days=1)) == len(corpus_items()) + 1
+    assert search(store, "news", k=5, overfetch=0, symbols=["XMR"]) == []
