@@ -7,12 +7,13 @@ SHA-256 of the whole key (never the key itself); revocation clears that memory.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,6 +91,13 @@ class ApiKeyStore:
             for d in self.col.find({}, {"hash": 0})
         ]
 
+    def cached(self, key: str) -> Principal | None:
+        """The principal of a key verified within the cache window, without touching the database."""
+        digest = hashlib.sha256(key.encode()).digest()
+        with self._lock:
+            hit = self._cache.get(digest)
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
     def verify(self, key: str) -> Principal | None:
         digest = hashlib.sha256(key.encode()).digest()
         now = time.monotonic()
@@ -132,11 +140,11 @@ def _extract_key(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
-def require_scope(scope: str) -> Callable[[Request], Principal]:
+def require_scope(scope: str) -> Callable[[Request], Awaitable[Principal]]:
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope}")
 
-    def dependency(request: Request) -> Principal:
+    async def dependency(request: Request) -> Principal:
         key = _extract_key(request)
         if not key:
             raise HTTPException(
@@ -146,7 +154,11 @@ def require_scope(scope: str) -> Callable[[Request], Principal]:
                 headers={"WWW-Authenticate": "Bearer"},
             )
         store: ApiKeyStore = request.app.state.api_keys
-        principal = store.verify(key)
+        # A key verified in the last minute is answered from memory on the event loop; otherwise the slow hash and
+        # the database lookup run in a worker thread so they never block other requests.
+        principal = store.cached(key)
+        if principal is None:
+            principal = await asyncio.to_thread(store.verify, key)
         if principal is None:
             raise HTTPException(
                 status_code=401, detail="invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"}

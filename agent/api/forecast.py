@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field, field_validator
 
 from agent.api.auth import require_scope
+from core.cache import TTLCache
 from tools.forecast import TIMEFRAMES, check_timeframe, compact, norm_symbol
 
 router = APIRouter(tags=["forecasts"])
@@ -76,6 +77,9 @@ def _symbols(request: Request) -> list[str]:
     return list(_settings(request).symbols)
 
 
+PREDICTIONS_TTL_S = 5.0
+
+
 @router.post("/v1/forecasts", dependencies=[Depends(require_scope("read"))])
 def create_forecast(body: ForecastRequest, request: Request) -> dict[str, Any]:
     """Forecast from the newest good model. The answer always carries `skill` (walk-forward RMSE ratio to the
@@ -118,18 +122,27 @@ def create_forecast(body: ForecastRequest, request: Request) -> dict[str, Any]:
 
 
 @router.get("/predictions", dependencies=[Depends(require_scope("read"))])
-def predictions(
+async def predictions(
     request: Request, timeframe: str | None = Query(default=None, description="filter by timeframe")
 ) -> dict[str, Any]:
-    """The latest stored forecast per configured symbol (null where none was made yet)."""
+    """The latest stored forecast per configured symbol (null where none was made yet); at most a few seconds old
+    (forecasts change hourly at most, dashboards poll often)."""
     from models.lstm.service import ForecastStore
 
     if timeframe is not None and timeframe not in TIMEFRAMES:
         raise HTTPException(status_code=422, detail=f"timeframe must be one of {', '.join(TIMEFRAMES)}")
-    latest = ForecastStore(_db(request)).latest_per_symbol(_symbols(request), timeframe)
-    return {
-        "predictions": {
-            sym: (None if doc is None else {**compact(doc), "created_at": doc.get("created_at")})
-            for sym, doc in latest.items()
+    db, symbols = _db(request), _symbols(request)
+
+    def load() -> dict[str, Any]:
+        latest = ForecastStore(db).latest_per_symbol(symbols, timeframe)
+        return {
+            "predictions": {
+                sym: (None if doc is None else {**compact(doc), "created_at": doc.get("created_at")})
+                for sym, doc in latest.items()
+            }
         }
-    }
+
+    cache = getattr(request.app.state, "predictions_cache", None)
+    if cache is None:
+        cache = request.app.state.predictions_cache = TTLCache(PREDICTIONS_TTL_S)
+    return await cache.aget_or_compute((tuple(symbols), timeframe), load)

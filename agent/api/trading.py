@@ -5,17 +5,20 @@ Scopes: trade (propose), approve (approve/reject), read (orders, positions, risk
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from agent.api.auth import Principal, require_scope
+from core.cache import TTLCache
 from tools.trading import ProposeOrderArgs
 from trading.oms.factory import arun, get_trading_service
 from trading.oms.service import MarketDataUnavailable, NotAuthorised, TradingError, TradingService
 
 router = APIRouter(tags=["trading"])
+SNAPSHOT_TTL_S = 1.0
 
 
 def _svc(request: Request) -> TradingService:
@@ -41,6 +44,12 @@ class DeskBody(BaseModel):
     reset_baselines: bool = Field(default=False, description="resume only: accept the current loss as new baseline")
 
 
+async def _invalidate(request: Request) -> AsyncIterator[None]:
+    _snapshots(request).clear()
+    yield
+    _snapshots(request).clear()
+
+
 _STATUS_CODES = {"not_found": 404, "forbidden": 403}
 
 
@@ -52,7 +61,7 @@ def _result(res: Any) -> dict[str, Any]:
     return dict(body)
 
 
-@router.post("/v1/proposals", status_code=201)
+@router.post("/v1/proposals", status_code=201, dependencies=[Depends(_invalidate)])
 async def create_proposal(
     body: ProposeOrderArgs, request: Request, p: Principal = Depends(require_scope("trade"))
 ) -> dict[str, Any]:
@@ -64,12 +73,12 @@ async def create_proposal(
     return _result(res)
 
 
-@router.post("/v1/approvals/{order_id}/approve")
+@router.post("/v1/approvals/{order_id}/approve", dependencies=[Depends(_invalidate)])
 async def approve(order_id: str, request: Request, p: Principal = Depends(require_scope("approve"))) -> dict[str, Any]:
     return _result(await arun(_svc(request).approve(order_id, _who(p))))
 
 
-@router.post("/v1/approvals/{order_id}/reject")
+@router.post("/v1/approvals/{order_id}/reject", dependencies=[Depends(_invalidate)])
 async def reject(
     order_id: str, request: Request, body: DecisionBody | None = None, p: Principal = Depends(require_scope("approve"))
 ) -> dict[str, Any]:
@@ -78,14 +87,17 @@ async def reject(
 
 
 @router.get("/v1/orders")
-def list_orders(
+async def list_orders(
     request: Request,
     state: str | None = Query(default=None, max_length=30),
     symbol: str | None = Query(default=None, max_length=30),
     limit: int = Query(default=50, ge=1, le=500),
     _p: Principal = Depends(require_scope("read")),
 ) -> dict[str, Any]:
-    return {"orders": _svc(request).list_orders(state, symbol, limit)}
+    svc = _svc(request)
+    return await _snapshots(request).aget_or_compute(
+        ("orders", state, symbol, limit), lambda: {"orders": svc.list_orders(state, symbol, limit)}
+    )
 
 
 @router.get("/v1/orders/{order_id}")
@@ -96,21 +108,32 @@ def get_order(order_id: str, request: Request, _p: Principal = Depends(require_s
     return doc
 
 
-@router.post("/v1/orders/{order_id}/cancel")
+@router.post("/v1/orders/{order_id}/cancel", dependencies=[Depends(_invalidate)])
 async def cancel(order_id: str, request: Request, p: Principal = Depends(require_scope("trade"))) -> dict[str, Any]:
     return _result(await arun(_svc(request).cancel_order(order_id, _who(p))))
 
 
+def _snapshots(request: Request) -> TTLCache[dict[str, Any]]:
+    """Order lists, positions and risk (marked to market on every call): readers polling them share one snapshot
+    for up to a second. Every change made through this API clears it, before and after the change (`_invalidate`)."""
+    cache = getattr(request.app.state, "trading_snapshots", None)
+    if cache is None:
+        cache = request.app.state.trading_snapshots = TTLCache(SNAPSHOT_TTL_S)
+    return cache
+
+
 @router.get("/v1/positions")
-def positions(
+async def positions(
     request: Request, by_venue: bool = False, _p: Principal = Depends(require_scope("read"))
 ) -> dict[str, Any]:
-    return _svc(request).positions(by_venue=by_venue)
+    svc = _svc(request)
+    return await _snapshots(request).aget_or_compute(("positions", by_venue), lambda: svc.positions(by_venue=by_venue))
 
 
 @router.get("/v1/risk")
-def risk(request: Request, _p: Principal = Depends(require_scope("read"))) -> dict[str, Any]:
-    return _svc(request).risk_status()
+async def risk(request: Request, _p: Principal = Depends(require_scope("read"))) -> dict[str, Any]:
+    svc = _svc(request)
+    return await _snapshots(request).aget_or_compute(("risk",), svc.risk_status)
 
 
 def _admin(fn: Any) -> dict[str, Any]:
@@ -120,14 +143,14 @@ def _admin(fn: Any) -> dict[str, Any]:
         raise HTTPException(status_code=403, detail=str(exc)) from exc
 
 
-@router.post("/v1/desk/halt")
+@router.post("/v1/desk/halt", dependencies=[Depends(_invalidate)])
 def halt(
     request: Request, body: DeskBody | None = None, p: Principal = Depends(require_scope("admin"))
 ) -> dict[str, Any]:
     return _admin(lambda: _svc(request).halt(_who(p), (body.reason if body else "") or "halted via API"))
 
 
-@router.post("/v1/desk/resume")
+@router.post("/v1/desk/resume", dependencies=[Depends(_invalidate)])
 def resume(
     request: Request, body: DeskBody | None = None, p: Principal = Depends(require_scope("admin"))
 ) -> dict[str, Any]:
@@ -140,7 +163,7 @@ def resume(
     )
 
 
-@router.post("/v1/desk/kill")
+@router.post("/v1/desk/kill", dependencies=[Depends(_invalidate)])
 async def kill(
     request: Request, body: DeskBody | None = None, p: Principal = Depends(require_scope("admin"))
 ) -> dict[str, Any]:
