@@ -25,6 +25,7 @@ from agent.llm.usage import DailyUsageLedger, Usage
 from agent.memory import ConversationStore
 from agent.runtime import AgentLoop, LoopResult
 from core.audit import AuditLog
+from core.metrics import LLM_COST, LLM_TOKENS
 from core.settings import Settings
 from tools.registry import all_tools, get_tool
 
@@ -219,6 +220,9 @@ class Desk:
         usage = Usage(result.prompt_tokens, result.completion_tokens, result.llm_calls)
         cost = usage.cost_usd(self.settings.llm_price_in_per_mtok, self.settings.llm_price_out_per_mtok)
         self.ledger.record(usage, cost)
+        LLM_TOKENS.labels("prompt").inc(usage.prompt_tokens)
+        LLM_TOKENS.labels("completion").inc(usage.completion_tokens)
+        LLM_COST.inc(cost)
         proposals = [u.result for u in uses if u.tool in self._proposing_tools and u.ok and isinstance(u.result, dict)]
         notes = [f"stopped early: {result.stopped_reason}"] if result.stopped_reason else []
         text = result.text.strip() or "The model returned no answer text."

@@ -23,6 +23,7 @@ from langchain_core.tools import StructuredTool
 from pydantic import ConfigDict
 
 from agent.prompts import SYSTEM_PROMPT
+from core.metrics import TOOL_LATENCY
 from tools.registry import ToolSpec
 
 MAX_TOOL_RESULT_CHARS = 8_000
@@ -74,6 +75,7 @@ def as_langchain_tool(spec: ToolSpec) -> StructuredTool:
             ctx.emit({"type": "tool_started", "tool": spec.name, "args": kwargs})
         result = spec.invoke(kwargs)
         ms = (time.perf_counter() - started) * 1000.0
+        TOOL_LATENCY.labels(spec.name).observe(ms / 1000.0)
         if ctx is not None:
             ctx.records.append(
                 ToolRecord(spec.name, kwargs, bool(result.get("ok")), result.get("result", result.get("error")), ms)

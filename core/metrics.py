@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 HTTP_REQUESTS = Counter("cqa_http_requests_total", "HTTP requests", ["method", "route", "status"])
 HTTP_LATENCY = Histogram(
@@ -16,3 +16,7 @@ TOOL_LATENCY = Histogram(
 )
 LLM_TOKENS = Counter("cqa_llm_tokens_total", "LLM tokens", ["kind"])
 LLM_COST = Counter("cqa_llm_cost_usd_total", "LLM cost in USD")
+ORDERS = Counter("cqa_orders_total", "Order and child-order state transitions", ["kind", "state"])
+GATE_REJECTIONS = Counter("cqa_gate_rejections_total", "Risk gate rejections by failed check", ["check"])
+STREAM_RECONNECTS = Counter("cqa_stream_reconnects_total", "Market stream reconnects", ["exchange", "kind"])
+STREAM_LAG = Gauge("cqa_stream_lag_seconds", "Age of the last stream update's exchange timestamp", ["exchange", "kind"])

@@ -57,6 +57,10 @@ def test_orders_past_every_limit_are_rejected_and_audited(
         client.app.state.db["audit_log"].find({"action": "agent_tool_call", "details.tool": "propose_order"})
     )
     assert len(audited) == 4
+    metrics = client.get("/metrics").text
+    assert 'cqa_gate_rejections_total{check="max_order_notional"}' in metrics
+    assert 'cqa_orders_total{kind="order",state="rejected"}' in metrics
+    assert 'cqa_tool_seconds_count{tool="propose_order"}' in metrics
 
 
 def test_a_proposal_waits_for_a_human(make_client: Any, fake_exchange: Any, fake_llm: FakeOpenAI) -> None:

@@ -91,6 +91,8 @@ def test_llm_tool_round_trip_through_chatopenai(make_client: Any, fake_exchange:
     assistant = next(m for m in second["messages"] if m["role"] == "assistant")
     assert assistant["reasoning_content"] == "I need the live price."
     assert all("tool_choice" not in r for r in fake_llm.requests)
+    metrics = client.get("/metrics").text
+    assert 'cqa_llm_tokens_total{kind="prompt"}' in metrics and "cqa_llm_cost_usd_total" in metrics
     # The conversation is stored in Mongo.
     turns = client.get("/v1/conversations/s1", headers={"Authorization": f"Bearer {key}"}).json()["turns"]
     assert turns[0]["question"] == "How is BTC/USDT doing?" and "64321.0" in turns[0]["answer"]

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.events import Event, EventBus
+from core.metrics import STREAM_LAG, STREAM_RECONNECTS
 from trading.exchanges import errors
 from trading.exchanges.base import ExchangeAdapter, timeframe_ms
 from trading.exchanges.retry import RetryPolicy
@@ -149,6 +150,7 @@ class MarketStreamer:
                 delay = self.backoff.backoff(min(failures, 30))
                 await self._status(kind, symbol, "reconnect", f"{stats.last_error}; retry in {delay:.2f}s")
                 stats.reconnects += 1
+                STREAM_RECONNECTS.labels(self.adapter.exchange_id, kind).inc()
                 try:
                     await asyncio.wait_for(self._stop.wait(), timeout=delay)
                     return
@@ -159,6 +161,9 @@ class MarketStreamer:
             failures = 0
             stats.updates += 1
             stats.last_update_ms = self._clock()
+            ts = _update_ts(update)
+            if ts is not None:
+                STREAM_LAG.labels(self.adapter.exchange_id, kind).set(max(0.0, (stats.last_update_ms - ts) / 1000.0))
             out = self._normalise(kind, symbol, update, stats)
             if out:
                 stats.events += await self.bus.publish_many(out)
@@ -239,3 +244,15 @@ class MarketStreamer:
                 stats.last_candle_ms = max(candle.timestamp_ms, stats.last_candle_ms or 0)
                 out.append(ev.candle_event(exchange, symbol, self.timeframe, candle))
         return out
+
+
+def _update_ts(update: Any) -> int | None:
+    """The exchange timestamp (ms) of a stream update: an object or dict with one, or the last of a list."""
+    if isinstance(update, list | tuple) and update:
+        update = update[-1]
+    ts = getattr(update, "timestamp_ms", None)
+    if ts is None and isinstance(update, dict):
+        ts = update.get("timestamp_ms") or update.get("timestamp")
+    if ts is None and isinstance(update, list | tuple) and update and isinstance(update[0], int | float):
+        ts = update[0]
+    return int(ts) if isinstance(ts, int | float) else None

@@ -29,6 +29,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.database import Database
 
 from core.clock import now_ms
+from core.metrics import GATE_REJECTIONS
 from trading.exchanges.errors import OrderNotFound, OrderRejected
 from trading.execution.algos import Algo, Slice, iceberg, twap, volume_profile, vwap
 from trading.execution.router import VenueQuote, route
@@ -505,6 +506,10 @@ class TradingService:
         market = self._market_view(request.symbol, venue or request.venue)
         view = self.portfolio_view(venue=venue, exclude_order=exclude_order)
         decision = RiskGate.check(request.intent(qty), view, market, self.limits)
+        if not decision.approved:
+            for result in decision.checks:
+                if not result.passed:
+                    GATE_REJECTIONS.labels(result.name).inc()
         if decision.desk_transition is not None:
             self._escalate(decision.desk_transition, "; ".join(decision.reasons) or "limit breach")
         return decision

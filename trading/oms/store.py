@@ -17,6 +17,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from core.clock import now_ms
+from core.metrics import ORDERS
 from trading.oms.models import TRANSITIONS, OrderState, TransitionError
 from trading.risk.gate import DeskState
 
@@ -91,6 +92,7 @@ class OmsStore:
             return_document=ReturnDocument.AFTER,
         )
         if doc is not None:
+            ORDERS.labels("order" if collection == "orders" else "child", to.value).inc()
             self.audit(
                 f"{'order' if collection == 'orders' else 'child'}.{to.value}",
                 actor,
