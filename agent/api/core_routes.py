@@ -64,7 +64,12 @@ async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.post("/v1/ask", response_model=Answer, tags=["desk"])
+@router.post(
+    "/v1/ask",
+    response_model=Answer,
+    tags=["desk"],
+    responses={200: {"content": {"text/event-stream": {"description": "with stream=true: tool and token events"}}}},
+)
 async def ask(
     body: AskRequest,
     principal: Annotated[Principal, Depends(require_scope("read"))],

@@ -25,7 +25,33 @@ def _readable(errors: list[dict[str, Any]]) -> str:
     return "invalid request: " + "; ".join(parts) + more
 
 
+def _document_error_shape(app: FastAPI) -> None:
+    """Make the OpenAPI document say what the handlers send: a readable `detail` string (plus `errors` on 422)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["HTTPValidationError"] = {
+            "title": "HTTPValidationError",
+            "type": "object",
+            "required": ["detail"],
+            "properties": {
+                "detail": {"type": "string", "description": "what is wrong, in one sentence"},
+                "errors": {"type": "array", "items": {"type": "object"}, "description": "each invalid field"},
+            },
+        }
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    _document_error_shape(app)
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()]

@@ -56,15 +56,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from agent.app import create_app
+    from core import nacos
     from core.logging import configure_logging
 
     _apply_data_dir(args.data_dir)
+    # With NACOS_SERVER set, remote configuration lands in the environment before settings are read.
+    if nacos.configure_from_env():
+        reset_settings()
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
     host = args.host or settings.host
     port = args.port or settings.port
     print(f"crypto-agent serving on http://{host}:{port} (docs at /docs, data in {settings.data_dir})", file=sys.stderr)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
+    registration = nacos.start_from_env(host, port)
+    try:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
+    finally:
+        if registration is not None:
+            registration.stop()
     return 0
 
 
