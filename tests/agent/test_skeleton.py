@@ -141,3 +141,23 @@ def test_request_too_large_is_413(make_client: Any) -> None:
         "/v1/ask", content=big, headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     )
     assert resp.status_code == 413 and "too large" in resp.json()["detail"]
+
+
+def test_slack_acks_even_when_slack_api_is_down(make_client: Any, fake_slack: Any) -> None:
+    """auth.test cannot be reached: commands are still acknowledged (bolt would otherwise answer 500)."""
+    from tests.fakes.asgi_server import free_port
+
+    client, _ = make_client(slack=fake_slack, slack_api_url=f"http://127.0.0.1:{free_port()}/api/")
+    body = urllib.parse.urlencode(
+        {
+            "command": "/analyze",
+            "text": "ETH/USDT",
+            "user_id": "U1",
+            "channel_id": "C1",
+            "team_id": "T1",
+            "response_url": "http://127.0.0.1:9/x",
+            "trigger_id": "1.2",
+        }
+    )
+    resp = client.post("/slack/events", content=body, headers=slack_headers(body))
+    assert resp.status_code == 200
