@@ -5,9 +5,12 @@ Data: ../shared/data/news/crypto_news_articles.csv (real crypto news) when prese
 in the output). The 10k and 100k corpora are the ingested real documents plus synthetic variations (each a real
 document's embedding plus Gaussian noise, renormalised, with random outlet, time and coin tags, stored in Chroma
 and Mongo like real ones); say so when quoting the latency. Query mix: a quarter each unfiltered, one coin, a
-14-day window, outlet + coin. Hit rate: known-item search, where the query is a document's headline with a third of its
-words dropped and shuffled, and a hit means that document is among the top 5 (hybrid search, real + synthetic
-corpus). Sentiment: the PhraseBank 50%-agreement file is split by an MD5 of the sentence into a dev half (looked at
+14-day window, outlet + coin; after an untimed warm-up pass the queries are timed in 3 passes and the median of
+the passes' p95 is reported (the machine is shared).
+Hit rate: known-item search, where the query is a document's headline
+with a third of its words dropped and shuffled; a hit means that document is among the top 5 (hybrid search,
+real + synthetic corpus; the synthetic texts reuse their base document's words, so 100k is a hard case).
+Sentiment: the PhraseBank 50%-agreement file is split by an MD5 of the sentence into a dev half (looked at
 while writing the lexicon) and a test half; headline numbers are on the test half; the offline model never trains
 on PhraseBank (it learns from knowledge/sentiment/seed.py). VADER needs `pip install vaderSentiment`.
 
@@ -131,12 +134,14 @@ def grow(store: NewsStore, base_emb: np.ndarray, base_text: list[str], target: i
         have += n
 
 
-def p95_ms(store: NewsStore, queries: list[str], rng: random.Random) -> dict[str, float]:
-    lat: list[float] = []
-    per_kind: dict[int, list[float]] = {0: [], 1: [], 2: [], 3: []}
-    for q in queries[:10]:  # warm-up (first queries after a bulk insert pay for index loading), not timed
-        search(store, q, k=10)
-    for i, q in enumerate(queries):
+def p95_ms(store: NewsStore, queries: list[str], rng: random.Random, passes: int = 3) -> dict[str, float]:
+    """Latency of `search` (query embedding, Chroma, filtering, BM25) over a mixed query set.
+
+    The machine is shared (other processes compete for its 2 cores), so the queries are timed in `passes` passes
+    and the reported p95 is the median of the passes' p95s (min and max are logged)."""
+    names = {0: "unfiltered", 1: "coin", 2: "14-day window", 3: "outlet+coin"}
+    plans: list[dict[str, Any]] = []
+    for i in range(len(queries)):
         kind = i % 4
         kw: dict[str, Any] = {}
         if kind == 1:
@@ -147,15 +152,27 @@ def p95_ms(store: NewsStore, queries: list[str], rng: random.Random) -> dict[str
         elif kind == 3:
             kw["sources"] = [rng.choice(SOURCES)]
             kw["symbols"] = [rng.choice(SYMS[:3])]
-        t = time.perf_counter()
+        plans.append(kw)
+    # Warm-up, not timed: after a bulk insert of ~90k vectors Chroma finishes indexing during the first queries
+    # (hundreds of ms each); the timed passes measure steady state, as with incremental ingestion.
+    for q, kw in zip(queries, plans, strict=True):
         search(store, q, k=10, **kw)
-        lat.append((time.perf_counter() - t) * 1000)
-        per_kind[kind].append(lat[-1])
-    names = {0: "unfiltered", 1: "coin", 2: "14-day window", 3: "outlet+coin"}
-    log("  p95 by query kind: " + ", ".join(f"{names[k]} {np.percentile(v, 95):.1f} ms" for k, v in per_kind.items()))
-    arr = np.asarray(lat)
-    return {"p50_ms": float(np.percentile(arr, 50)), "p95_ms": float(np.percentile(arr, 95)),
-            "mean_ms": float(arr.mean())}
+    p95s: list[float] = []
+    p50s: list[float] = []
+    for _ in range(passes):
+        lat: list[float] = []
+        per_kind: dict[int, list[float]] = {0: [], 1: [], 2: [], 3: []}
+        for i, (q, kw) in enumerate(zip(queries, plans, strict=True)):
+            t = time.perf_counter()
+            search(store, q, k=10, **kw)
+            lat.append((time.perf_counter() - t) * 1000)
+            per_kind[i % 4].append(lat[-1])
+        p95s.append(float(np.percentile(lat, 95)))
+        p50s.append(float(np.percentile(lat, 50)))
+        log("  pass p95 by query kind: "
+            + ", ".join(f"{names[k]} {np.percentile(v, 95):.1f} ms" for k, v in per_kind.items()))
+    return {"p50_ms": float(np.median(p50s)), "p95_ms": float(np.median(p95s)), "p95_min_ms": min(p95s),
+            "p95_max_ms": max(p95s)}
 
 
 def known_item_queries(titles: list[tuple[str, str]], n: int, rng: random.Random) -> list[tuple[str, str]]:
@@ -274,6 +291,7 @@ def main() -> None:
         "hit_rate_100k": round(hit100, 4),
         "hit_rate_real_only": round(hit_real, 4),
         "p50_ms_100k": round(lat100["p50_ms"], 2),
+        "p95_ms_100k_min_max": [round(lat100["p95_min_ms"], 2), round(lat100["p95_max_ms"], 2)],
         "ingested": rep.fetched, "stored": rep.stored, "dup_near": rep.dup_near, "dup_exact": rep.dup_exact,
         "dup_url": rep.dup_url,
         "sentiment_accuracy": round(float(senti.get("offline_accuracy", float("nan"))), 4),

@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 DIM = 384
+SMALL_BATCH = 4
 DEFAULT_MAX_TOKENS = 64  # news headlines + a summary start; longer inputs cost time for little gain
 
 _lock = threading.Lock()
@@ -51,12 +52,23 @@ class Embedder:
         if not texts:
             return np.zeros((0, DIM), dtype=np.float32)
         model = get_model()
+        import torch
+
         with _lock:  # one encode at a time: torch already uses every core
             model.max_seq_length = self.max_tokens
-            out = model.encode(
-                texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
-                show_progress_bar=False,
-            )
+            # A query (a few short texts) runs on one thread: on a busy machine multi-threaded kernels wait for
+            # descheduled siblings, which multiplies tail latency; batches use every core.
+            threads = torch.get_num_threads()
+            if len(texts) <= SMALL_BATCH and threads > 1:
+                torch.set_num_threads(1)
+            try:
+                out = model.encode(
+                    texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+            finally:
+                if torch.get_num_threads() != threads:
+                    torch.set_num_threads(threads)
         return np.asarray(out, dtype=np.float32)
 
     def embed_one(self, text: str) -> NDArray[np.float32]:
