@@ -75,7 +75,7 @@ async def create_proposal(
 
 @router.post("/v1/approvals/{order_id}/approve", dependencies=[Depends(_invalidate)])
 async def approve(order_id: str, request: Request, p: Principal = Depends(require_scope("approve"))) -> dict[str, Any]:
-    return _result(await arun(_svc(request).approve(order_id, _who(p))))
+    return _result(await arun(_svc(request).approve(order_id, _who(p), preauthorised=True)))
 
 
 @router.post("/v1/approvals/{order_id}/reject", dependencies=[Depends(_invalidate)])
@@ -83,7 +83,7 @@ async def reject(
     order_id: str, request: Request, body: DecisionBody | None = None, p: Principal = Depends(require_scope("approve"))
 ) -> dict[str, Any]:
     reason = (body.reason if body else "") or "rejected by approver"
-    return _result(_svc(request).reject(order_id, _who(p), reason))
+    return _result(_svc(request).reject(order_id, _who(p), reason, preauthorised=True))
 
 
 @router.get("/v1/orders")

@@ -132,3 +132,16 @@ def test_instructions_planted_in_news_stay_data(make_client: Any, fake_exchange:
         assert body["proposals"] == [] and _sent_orders(fake_exchange) == 0
         assert client.app.state.db["orders"].count_documents({}) == 0
         assert json.dumps(body["citations"]).count("hostile.example") >= 1
+
+
+def test_http_approver_is_authorised_by_scope_not_the_slack_allowlist(make_client: Any, fake_exchange: Any) -> None:
+    client, trader = make_client(scopes="read,trade", slack_approvers="U_SLACK_ONLY")
+    approver, _ = client.app.state.api_keys.create("risk-officer", "approve")
+    made = client.post("/v1/proposals", json={"symbol": "BTC/USDT", "side": "buy", "qty": 0.001}, headers=_auth(trader))
+    assert made.status_code == 201, made.text
+    order_id = made.json()["order"]["id"]
+    assert client.post(f"/v1/approvals/{order_id}/approve", headers=_auth(trader)).status_code == 403
+    done = client.post(f"/v1/approvals/{order_id}/approve", headers=_auth(approver))
+    assert done.status_code == 200 and done.json()["status"] in ("executed", "approved"), done.text
+    again = client.post(f"/v1/approvals/{order_id}/approve", headers=_auth(approver))
+    assert again.json()["status"] == "already_decided"
