@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langchain.agents import create_agent
-from langchain.agents.middleware import AgentMiddleware, ModelCallLimitMiddleware, ToolCallLimitMiddleware
+from langchain.agents.middleware import AgentMiddleware
 from langchain.agents.middleware.types import hook_config
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, ToolMessage
@@ -45,6 +45,7 @@ class RequestContext:
     records: list[ToolRecord] = field(default_factory=list)
     on_event: Callable[[dict[str, Any]], None] | None = None
     stopped_reason: str | None = None
+    model_calls: int = 0
 
     def emit(self, event: dict[str, Any]) -> None:
         if self.on_event is not None:
@@ -101,19 +102,29 @@ def as_langchain_tool(spec: ToolSpec) -> StructuredTool:
     )
 
 
-class DeadlineMiddleware(AgentMiddleware):  # type: ignore[type-arg]
-    """Ends the loop before a model call once the request's wall-time budget is spent."""
+class BudgetMiddleware(AgentMiddleware):  # type: ignore[type-arg]
+    """Ends the loop before a model call once the request's wall time or model-call budget is spent.
+
+    Tool calls are counted by the tool wrapper, which answers "budget exhausted" past the cap so the model can still
+    write its answer; the model-call cap (tool cap + 2) ends a model that keeps asking anyway. One middleware node
+    instead of three keeps the per-step cost of the graph down.
+    """
 
     @hook_config(can_jump_to=["end"])
     def before_model(self, state: Any, runtime: Any) -> dict[str, Any] | None:
         ctx = _current.get()
-        if ctx is not None and time.monotonic() > ctx.deadline:
+        if ctx is None:
+            return None
+        if time.monotonic() > ctx.deadline:
             ctx.stopped_reason = ctx.stopped_reason or "time budget exhausted"
-            return {
-                "jump_to": "end",
-                "messages": [AIMessage(content="I stopped here: this request ran out of its time budget.")],
-            }
-        return None
+            text = "I stopped here: this request ran out of its time budget."
+        elif ctx.model_calls >= ctx.max_tool_calls + 2:
+            ctx.stopped_reason = ctx.stopped_reason or "tool-call budget exhausted"
+            text = "I stopped here: this request used its whole tool-call budget."
+        else:
+            ctx.model_calls += 1
+            return None
+        return {"jump_to": "end", "messages": [AIMessage(content=text)]}
 
 
 @dataclass
@@ -132,11 +143,7 @@ class AgentLoop:
     def __init__(self, model: BaseChatModel, tools: dict[str, ToolSpec], *, max_tool_calls: int, max_seconds: float):
         self.max_tool_calls = max_tool_calls
         self.max_seconds = max_seconds
-        middleware: list[Any] = [
-            DeadlineMiddleware(),
-            ModelCallLimitMiddleware(run_limit=max_tool_calls + 2, exit_behavior="end"),
-            ToolCallLimitMiddleware(run_limit=max_tool_calls, exit_behavior="end"),
-        ]
+        middleware: list[Any] = [BudgetMiddleware()]
         # The compiled graph's overloads are too narrow for mypy; we use its documented dict API.
         self.graph: Any = create_agent(
             model,

@@ -39,7 +39,9 @@ def test_multi_tool_turn(make_client: Any, fake_exchange: Any, fake_llm: FakeOpe
     )
     client, key = make_client(llm=fake_llm)
     body = client.post("/v1/ask", json={"question": "BTC vs ETH?"}, headers=_auth(key)).json()
-    assert [u["tool"] for u in body["tools_used"]] == ["get_ticker", "get_order_book", "get_ticker"]
+    # The first two calls run in parallel: their order in the record is the order they finished.
+    tools = [u["tool"] for u in body["tools_used"]]
+    assert sorted(tools[:2]) == ["get_order_book", "get_ticker"] and tools[2] == "get_ticker"
     assert "ETH last 3000.0" in body["answer"]
     # Every replayed assistant turn that carried tool calls also carried its reasoning (Deepseek rule).
     last = fake_llm.requests[-1]
