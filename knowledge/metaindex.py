@@ -36,6 +36,11 @@ class MetaIndex:
         self._events: list[str] = []
         self._masks: dict[str, NDArray[np.bool_]] = {}
 
+    @property
+    def size(self) -> int:
+        """Documents in the index as of the last `match`."""
+        return len(self.ids)
+
     def invalidate(self) -> None:
         with self._lock:
             self._count = -1
@@ -111,7 +116,13 @@ class MetaIndex:
                     any_ev |= self._tag_mask("ev", e)
                 mask &= any_ev
             if sources:
-                mask &= np.isin(self.source, list(sources))
+                any_src = np.zeros(len(self.ids), dtype=bool)
+                for src in sources:
+                    key = f"src:{src}"
+                    if key not in self._masks:
+                        self._masks[key] = np.asarray(self.source == src, dtype=bool)
+                    any_src |= self._masks[key]
+                mask &= any_src
             if since is not None:
                 mask &= self.ts >= int(since.timestamp())
             if until is not None:

@@ -4,11 +4,11 @@
    (symbols: any of; time window on `published_ts`; sources: any of; event types: any of).
 2. Hybrid scoring: BM25 (k1=1.2, b=0.75) over the candidates' stored text, with IDF from the candidate pool,
    normalised to [0, 1] and mixed with cosine similarity: score = alpha * cosine + (1 - alpha) * bm25_norm.
-   With filters, an unfiltered over-fetch (`overfetch` neighbours) is filtered in Python first, because Chroma's
-   metadata pre-filter is slow at 100k documents (~100 ms). When fewer than k pass, the query is restricted to the
-   ids that match in the in-process metadata index (`knowledge.metaindex`) when there are at most `id_limit` of
-   them, else it is re-run with Chroma's exact `where` pre-filter. `overfetch=0` skips the first step and
-   `id_limit=0` the second (tests compare the three paths).
+   With filters, the in-process metadata index (`knowledge.metaindex`) gives the matching ids first (about a
+   millisecond). A broad filter over-fetches unfiltered neighbours (up to `overfetch`) and filters them in Python;
+   a selective one (or a failed over-fetch) asks Chroma for the nearest among the matching ids when there are at
+   most `id_limit`; otherwise Chroma's own `where` pre-filter runs (~100 ms at 100k documents). `overfetch=0`
+   skips the first plan and `id_limit=0` the second (tests compare the three).
 3. Each hit carries its citation: title, source, published time and url.
 """
 
@@ -159,23 +159,29 @@ def search(
     q_emb = store.embedder.embed([query])
     include = ["metadatas", "documents", "distances"]
     res: Any = None
-    if where is not None and overfetch > 0:
-        # Fast path: Chroma's metadata pre-filter costs ~100 ms at 100k documents, an unfiltered HNSW query a few
-        # ms. Over-fetch unfiltered neighbours and filter here; only when too few pass, ask Chroma to pre-filter.
-        match = _Matcher(symbols, since, until, sources, events)
-        wide = store.col.query(query_embeddings=q_emb, n_results=max(overfetch, n_cand), include=include)
-        keep = [i for i, m in enumerate((wide["metadatas"] or [[]])[0]) if match(m or {})]
-        if len(keep) >= k or len(wide["ids"][0]) < max(overfetch, n_cand):
-            res = {key: [[(wide[key] or [[]])[0][i] for i in keep[:n_cand]]] for key in ("ids", *include)}
-    if res is None and where is not None and id_limit > 0:
-        # Selective filter: the matching ids come from Mongo's indexes, and Chroma searches only those ids.
-        ids = store.meta.match(symbols=[base_asset(s) for s in symbols] if symbols else None, since=since,
-                               until=until, sources=sources, events=events)
-        if not ids:
+    matching: list[str] | None = None
+    total = 0
+    if where is not None:
+        # Chroma's metadata pre-filter costs ~100 ms at 100k documents. The in-process metadata index says in about
+        # a millisecond which ids pass and how selective the filter is, and the cheaper plan is chosen.
+        matching = store.meta.match(symbols=[base_asset(s) for s in symbols] if symbols else None, since=since,
+                                    until=until, sources=sources, events=events)
+        total = store.meta.size
+        if not matching:
             return []
-        if len(ids) <= id_limit:
-            res = store.col.query(query_embeddings=q_emb, n_results=min(n_cand, len(ids)), ids=ids,
-                                  include=include)
+    if matching is not None and overfetch > 0:
+        # Broad filter: over-fetch unfiltered neighbours (an HNSW query costs a few ms) and filter them here.
+        wanted = max(n_cand, math.ceil(2.5 * k * total / len(matching)))
+        if wanted <= overfetch:
+            match = _Matcher(symbols, since, until, sources, events)
+            wide = store.col.query(query_embeddings=q_emb, n_results=wanted, include=include)
+            keep = [i for i, m in enumerate((wide["metadatas"] or [[]])[0]) if match(m or {})]
+            if len(keep) >= k or len(wide["ids"][0]) < wanted:
+                res = {key: [[(wide[key] or [[]])[0][i] for i in keep[:n_cand]]] for key in ("ids", *include)}
+    if res is None and matching is not None and 0 < len(matching) <= id_limit:
+        # Selective filter: Chroma searches only the matching ids.
+        res = store.col.query(query_embeddings=q_emb, n_results=min(n_cand, len(matching)), ids=matching,
+                              include=include)
     if res is None:
         res = store.col.query(query_embeddings=q_emb, n_results=n_cand, where=where, include=include)
     ids = res["ids"][0] if res["ids"] else []
