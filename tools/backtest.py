@@ -35,7 +35,9 @@ def _sig(x: Any) -> Any:
     return x
 
 
-class _StrategyArgs(BaseModel):
+class StrategyArgs(BaseModel):
+    """Which strategy on which market: shared by the tools and the HTTP backtest body."""
+
     strategy: str = Field(description=f"one of {', '.join(STRATEGY_NAMES)}")
     symbols: list[str] = Field(
         min_length=1, max_length=2, description="one symbol; two for pairs, e.g. [ETH/USDT, BTC/USDT]"
@@ -63,7 +65,7 @@ class _StrategyArgs(BaseModel):
         return v
 
 
-class BacktestArgs(_StrategyArgs):
+class BacktestArgs(StrategyArgs):
     limit: int = Field(default=2000, ge=50, le=20_000, description="candles of history")
     fee: float = Field(default=0.001, ge=0, le=0.01)
     slippage: float = Field(default=0.0005, ge=0, le=0.05)
@@ -114,7 +116,7 @@ def backtest_strategy(args: BacktestArgs) -> dict[str, Any]:
     })
 
 
-class SignalArgs(_StrategyArgs):
+class SignalArgs(StrategyArgs):
     limit: int = Field(default=1000, ge=50, le=10_000, description="candles of history")
 
 

@@ -8,20 +8,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
 from agent.api.auth import require_scope
-from tools.backtest import STRATEGY_NAMES, norm_symbol
-from trading.backtest.metrics import TIMEFRAME_MS
+from tools.backtest import StrategyArgs
 
 router = APIRouter(tags=["backtests"])
 
 
-class BacktestRequest(BaseModel):
-    strategy: str = Field(examples=["trend"], description=f"one of {', '.join(STRATEGY_NAMES)}")
-    symbols: list[str] = Field(min_length=1, max_length=2, examples=[["BTC/USDT"]])
-    timeframe: str = Field(default="1h")
-    params: dict[str, float | int | bool | str] = Field(default_factory=dict)
+class BacktestRequest(StrategyArgs):
     candles: list[list[list[float]]] | None = Field(
         default=None, max_length=2,
         description="optional candles per symbol: [[timestamp_ms, open, high, low, close, volume], ...] oldest "
@@ -37,25 +32,6 @@ class BacktestRequest(BaseModel):
     include_chart: bool = False
     optimize: Literal["grid", "optuna"] | None = Field(default=None, description="walk-forward parameter search")
     folds: int = Field(default=4, ge=1, le=20)
-
-    @field_validator("strategy")
-    @classmethod
-    def _strategy(cls, v: str) -> str:
-        if v.strip().lower() not in STRATEGY_NAMES:
-            raise ValueError(f"unknown strategy; known: {', '.join(STRATEGY_NAMES)}")
-        return v.strip().lower()
-
-    @field_validator("symbols")
-    @classmethod
-    def _symbols(cls, v: list[str]) -> list[str]:
-        return [norm_symbol(s) for s in v]
-
-    @field_validator("timeframe")
-    @classmethod
-    def _tf(cls, v: str) -> str:
-        if v not in TIMEFRAME_MS:
-            raise ValueError(f"timeframe must be one of {', '.join(TIMEFRAME_MS)}")
-        return v
 
     @field_validator("candles")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+from trading.exchanges import errors
 from trading.types import Balance, Candle, ExchangeOrder, Market, OrderBook, OrderType, Side, Ticker, Trade
 
 TIMEFRAME_MS: dict[str, int] = {
@@ -83,3 +84,23 @@ class ExchangeAdapter(Protocol):
     async def watch_ohlcv(self, symbol: str, timeframe: str = "1m") -> list[Candle]: ...
 
     async def close(self) -> None: ...
+
+
+class FixedMarkets:
+    """Markets known up front (the simulated and replay venues): lookup with the adapter's error for unknown ones."""
+
+    exchange_id: str
+    _markets: dict[str, Market]
+
+    async def load_markets(self, reload: bool = False) -> dict[str, Market]:
+        return dict(self._markets)
+
+    def market(self, symbol: str) -> Market:
+        m = self._markets.get(symbol)
+        if m is None:
+            raise errors.UnknownSymbol(symbol, self._markets, exchange=self.exchange_id)
+        return m
+
+    @property
+    def symbols(self) -> list[str]:
+        return sorted(self._markets)

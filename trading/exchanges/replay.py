@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from trading.exchanges import errors
-from trading.exchanges.base import timeframe_ms
+from trading.exchanges.base import FixedMarkets, timeframe_ms
 from trading.market_data.candles import CandleStore
 from trading.types import (
     Balance,
@@ -34,7 +34,7 @@ class ReplayFinished(errors.ExchangeError):
     """The stored history is exhausted."""
 
 
-class ReplayExchange:
+class ReplayExchange(FixedMarkets):
     simulated = True
 
     def __init__(
@@ -126,18 +126,6 @@ class ReplayExchange:
         return close, close - half, close + half
 
     # ------------------------------------------------------------------ markets and data
-    async def load_markets(self, reload: bool = False) -> dict[str, Market]:
-        return dict(self._markets)
-
-    def market(self, symbol: str) -> Market:
-        m = self._markets.get(symbol)
-        if m is None:
-            raise errors.UnknownSymbol(symbol, self._markets, exchange=self.exchange_id)
-        return m
-
-    @property
-    def symbols(self) -> list[str]:
-        return sorted(self._markets)
 
     async def fetch_ticker(self, symbol: str) -> Ticker:
         last, bid, ask = self._quote(symbol)

@@ -26,7 +26,7 @@ import numpy as np
 from scipy.signal import lfilter
 
 from trading.exchanges import errors
-from trading.exchanges.base import TIMEFRAME_MS, timeframe_floor, timeframe_ms
+from trading.exchanges.base import TIMEFRAME_MS, FixedMarkets, timeframe_floor, timeframe_ms
 from trading.types import (
     Balance,
     BookLevel,
@@ -186,7 +186,7 @@ def _round(value: float, step: float) -> float:
     return round(round(value / step) * step, digits)
 
 
-class SimExchange:
+class SimExchange(FixedMarkets):
     """Seeded simulated venue implementing ExchangeAdapter (public data, streams, orders against its own book)."""
 
     simulated = True
@@ -248,18 +248,6 @@ class SimExchange:
         return _round(price, spec.tick), bid, ask, sigma
 
     # ------------------------------------------------------------------ markets
-    async def load_markets(self, reload: bool = False) -> dict[str, Market]:
-        return dict(self._markets)
-
-    def market(self, symbol: str) -> Market:
-        m = self._markets.get(symbol)
-        if m is None:
-            raise errors.UnknownSymbol(symbol, self._markets, exchange=self.exchange_id)
-        return m
-
-    @property
-    def symbols(self) -> list[str]:
-        return sorted(self._markets)
 
     # ------------------------------------------------------------------ public data
     async def fetch_ticker(self, symbol: str) -> Ticker:
