@@ -104,3 +104,25 @@ class FixedMarkets:
     @property
     def symbols(self) -> list[str]:
         return sorted(self._markets)
+
+
+def settle_fill(
+    quote: list[float], base: list[float], order: ExchangeOrder, qty: float, cost: float, fee: float
+) -> None:
+    """Move balances ([free, used] per asset) for `qty` filled at total `cost` with `fee` in the quote currency.
+
+    A resting limit order had reserved its funds (quote at the limit price for a buy, base for a sell): release the
+    reservation for the filled part, then settle at the fill.
+    """
+    if order.side is Side.BUY:
+        if order.type is OrderType.LIMIT and order.price is not None:
+            quote[1] -= qty * order.price
+            quote[0] += qty * order.price
+        quote[0] -= cost + fee
+        base[0] += qty
+    else:
+        if order.type is OrderType.LIMIT:
+            base[1] -= qty
+            base[0] += qty
+        base[0] -= qty
+        quote[0] += cost - fee

@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from trading.exchanges import errors
-from trading.exchanges.base import FixedMarkets, timeframe_ms
+from trading.exchanges.base import FixedMarkets, settle_fill, timeframe_ms
 from trading.market_data.candles import CandleStore
 from trading.types import (
     Balance,
@@ -179,19 +179,7 @@ class ReplayExchange(FixedMarkets):
         qty = order.amount - order.filled
         cost = qty * price
         fee = cost * fee_rate
-        quote, base = self._bal(m.quote), self._bal(m.base)
-        if order.side is Side.BUY:
-            if order.type is OrderType.LIMIT and order.price is not None:
-                quote[1] -= qty * order.price
-                quote[0] += qty * order.price
-            quote[0] -= cost + fee
-            base[0] += qty
-        else:
-            if order.type is OrderType.LIMIT:
-                base[1] -= qty
-                base[0] += qty
-            base[0] -= qty
-            quote[0] += cost - fee
+        settle_fill(self._bal(m.quote), self._bal(m.base), order, qty, cost, fee)
         order.fills.append(Trade(self.exchange_id, order.symbol, self.now_ms, price, qty, order.side,
                                  f"replay-t{len(order.fills)}-{order.client_order_id}"))
         order.filled = order.amount

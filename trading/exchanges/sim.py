@@ -26,7 +26,7 @@ import numpy as np
 from scipy.signal import lfilter
 
 from trading.exchanges import errors
-from trading.exchanges.base import TIMEFRAME_MS, FixedMarkets, timeframe_floor, timeframe_ms
+from trading.exchanges.base import TIMEFRAME_MS, FixedMarkets, settle_fill, timeframe_floor, timeframe_ms
 from trading.types import (
     Balance,
     BookLevel,
@@ -377,19 +377,7 @@ class SimExchange(FixedMarkets):
         order.average = total_cost / order.filled
         order.fee_cost += fee
         order.fee_currency = m.quote
-        quote, base = self._bal(m.quote), self._bal(m.base)
-        if order.side is Side.BUY:
-            if order.type is OrderType.LIMIT and order.price is not None:
-                quote[1] -= qty * order.price
-                quote[0] += qty * order.price
-            quote[0] -= cost + fee
-            base[0] += qty
-        else:
-            if order.type is OrderType.LIMIT:
-                base[1] -= qty
-                base[0] += qty
-            base[0] -= qty
-            quote[0] += cost - fee
+        settle_fill(self._bal(m.quote), self._bal(m.base), order, qty, cost, fee)
         if order.filled >= order.amount - 1e-12:
             order.status = "closed"
 
