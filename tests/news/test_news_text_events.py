@@ -40,6 +40,10 @@ def test_clean_text_strips_tags_scripts_entities() -> None:
         ("An avalanche of criticism hit the polygon shape", []),  # ambiguous words in lowercase are not coins
         ("Avalanche and Polygon sign deal", ["AVAX", "MATIC"]),
         ("The company is near a decision", []),
+        ("ETH2 and BTCUSDT are not coin names; eth_usd neither", []),  # names match whole words only
+        ("Solana leads while bitcoin cash and Bitcoin trail", ["SOL", "BCH", "BTC"]),  # order of first mention
+        ("Shiba  Inu and shiba inu", ["SHIB"]),  # two-word names need exactly one space
+        ("$sol, $Link and $PEPE", ["SOL", "LINK", "PEPE"]),
     ],
 )
 def test_detect_symbols(text: str, expected: list[str]) -> None:
