@@ -73,6 +73,9 @@ _RULES: dict[str, list[tuple[str, float]]] = {
     ],
 }
 _COMPILED = {t: [(re.compile(p, re.IGNORECASE), w) for p, w in rules] for t, rules in _RULES.items()}
+# One search per type and text first: most items match no rule of most types, and a text matches the union of a
+# type's rules exactly when it matches one of them, so the per-rule searches run only where they can score.
+_ANY = {t: re.compile("|".join(f"(?:{p})" for p, _ in rules), re.IGNORECASE) for t, rules in _RULES.items()}
 _EXCHANGE = re.compile(
     r"\b(binance|coinbase|kraken|okx|bybit|kucoin|bitfinex|gemini|robinhood|upbit|bithumb|huobi|htx|gate\.io)\b",
     re.IGNORECASE,
@@ -97,10 +100,12 @@ class EventResult:
         return [e.type for e in self.events]
 
 
-def _score(text: str, weight: float, rules: list[tuple[re.Pattern[str], float]]) -> tuple[float, list[str]]:
+def _score(text: str, weight: float, etype: str) -> tuple[float, list[str]]:
+    if not _ANY[etype].search(text):
+        return 0.0, []
     total = 0.0
     hits: list[str] = []
-    for pattern, w in rules:
+    for pattern, w in _COMPILED[etype]:
         m = pattern.search(text)
         if m:
             total += w * weight
@@ -108,12 +113,12 @@ def _score(text: str, weight: float, rules: list[tuple[re.Pattern[str], float]])
     return total, hits
 
 
-def detect_events(title: str, summary: str = "") -> EventResult:
-    """Event types (confidence >= THRESHOLD, in [0, 1]) and coins concerned for one item."""
+def classify_events(title: str, summary: str = "") -> list[DetectedEvent]:
+    """Event types with confidence >= THRESHOLD (in [0, 1]) for one item, most confident first."""
     events: list[DetectedEvent] = []
-    for etype, rules in _COMPILED.items():
-        s_title, h_title = _score(title, 1.0, rules)
-        s_sum, h_sum = _score(summary, 0.5, rules) if summary else (0.0, [])
+    for etype in _COMPILED:
+        s_title, h_title = _score(title, 1.0, etype)
+        s_sum, h_sum = _score(summary, 0.5, etype) if summary else (0.0, [])
         score = s_title + s_sum
         if etype in ("listing", "delisting"):
             # an exchange must be named for listing events ("X lists on Binance")
@@ -125,4 +130,9 @@ def detect_events(title: str, summary: str = "") -> EventResult:
     if "delisting" in types and "listing" in types:
         events = [e for e in events if e.type != "listing"]
     events.sort(key=lambda e: -e.confidence)
-    return EventResult(events, detect_symbols(f"{title}. {summary}"))
+    return events
+
+
+def detect_events(title: str, summary: str = "") -> EventResult:
+    """Event types (confidence >= THRESHOLD, in [0, 1]) and coins concerned for one item."""
+    return EventResult(classify_events(title, summary), detect_symbols(f"{title}. {summary}"))

@@ -19,7 +19,7 @@ from pymongo.database import Database
 
 from core.clock import utcnow
 from core.settings import Settings, get_settings
-from knowledge.events import detect_events
+from knowledge.events import classify_events
 from knowledge.models import NewsDoc, NewsItem, normalise
 from knowledge.sentiment.offline import OfflineSentiment, get_offline
 from knowledge.sources.base import NewsSource, QuotaExceededError, SourceError
@@ -124,7 +124,7 @@ def ingest_items(
         if not kept:
             continue
         for d in kept:
-            d.events = detect_events(d.title, d.summary).types
+            d.events = [e.type for e in classify_events(d.title, d.summary)]
         # sentiment reuses the embeddings just computed (no second model pass)
         for d, res in zip(kept, scorer.predict([d.embed_text for d in kept], kept_emb), strict=True):
             d.sentiment_label, d.sentiment_score = res.label, round(res.score, 4)
