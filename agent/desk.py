@@ -307,7 +307,7 @@ class Desk:
         started = time.monotonic()
         history = self.memory.history(session_id)
         try:
-            result = self._agent().run(history, question)
+            result = self._agent().run(history, question, user=user)
         except Exception as exc:  # the model endpoint failed after its retries: degrade, do not 500
             log.warning("llm request failed: %s", exc)
             self.audit.record("agent_llm_error", user, source=source, outcome="error", error=str(exc)[:300])
@@ -332,7 +332,7 @@ class Desk:
         started = time.monotonic()
         history = self.memory.history(session_id)
         try:
-            for event in self._agent().stream(history, question):
+            for event in self._agent().stream(history, question, user=user):
                 if event["type"] == "result":
                     answer = self._finish(question, event["result"], session_id, user, source, started)
                     yield {"type": "answer", "answer": answer.model_dump(mode="json")}

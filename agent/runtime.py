@@ -24,6 +24,7 @@ from pydantic import ConfigDict
 
 from agent.prompts import SYSTEM_PROMPT
 from core.metrics import TOOL_LATENCY
+from tools.context import acting_for
 from tools.registry import ToolSpec
 
 MAX_TOOL_RESULT_CHARS = 8_000
@@ -46,6 +47,7 @@ class RequestContext:
     on_event: Callable[[dict[str, Any]], None] | None = None
     stopped_reason: str | None = None
     model_calls: int = 0
+    user: str | None = None  # the person the request acts for (recorded by tools that propose orders)
 
     def emit(self, event: dict[str, Any]) -> None:
         if self.on_event is not None:
@@ -74,7 +76,8 @@ def as_langchain_tool(spec: ToolSpec) -> StructuredTool:
                 ctx.stopped_reason = "tool-call budget exhausted"
                 return _compact({"ok": False, "error": "tool-call budget for this request is exhausted; answer now"})
             ctx.emit({"type": "tool_started", "tool": spec.name, "args": kwargs})
-        result = spec.invoke(kwargs)
+        with acting_for(ctx.user if ctx is not None else None):
+            result = spec.invoke(kwargs)
         ms = (time.perf_counter() - started) * 1000.0
         TOOL_LATENCY.labels(spec.name).observe(ms / 1000.0)
         if ctx is not None:
@@ -152,8 +155,8 @@ class AgentLoop:
             middleware=middleware,
         )
 
-    def _context(self, on_event: Callable[[dict[str, Any]], None] | None) -> RequestContext:
-        return RequestContext(time.monotonic() + self.max_seconds, self.max_tool_calls, on_event=on_event)
+    def _context(self, on_event: Callable[[dict[str, Any]], None] | None, user: str | None) -> RequestContext:
+        return RequestContext(time.monotonic() + self.max_seconds, self.max_tool_calls, on_event=on_event, user=user)
 
     def _config(self) -> dict[str, Any]:
         return {"recursion_limit": 12 * (self.max_tool_calls + 2) + 20}
@@ -186,8 +189,8 @@ class AgentLoop:
             stopped = "tool-call budget exhausted"
         return LoopResult(text, ctx.records, prompt, completion, calls, stopped, attempted)
 
-    def run(self, history: list[BaseMessage], question: str) -> LoopResult:
-        ctx = self._context(None)
+    def run(self, history: list[BaseMessage], question: str, user: str | None = None) -> LoopResult:
+        ctx = self._context(None, user)
         token = _current.set(ctx)
         try:
             messages = [*history, HumanMessage(question)]
@@ -196,10 +199,10 @@ class AgentLoop:
             _current.reset(token)
         return self._summarise(state["messages"], ctx, len(history))
 
-    def stream(self, history: list[BaseMessage], question: str) -> Iterator[dict[str, Any]]:
+    def stream(self, history: list[BaseMessage], question: str, user: str | None = None) -> Iterator[dict[str, Any]]:
         """Yield tool_started, tool_finished and token events; the last is {'type': 'result', 'result': LoopResult}."""
         events: list[dict[str, Any]] = []
-        ctx = self._context(events.append)
+        ctx = self._context(events.append, user)
         token = _current.set(ctx)
         final_messages: list[BaseMessage] = [*history, HumanMessage(question)]
         try:

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from tools.context import on_behalf_of
 from tools.registry import ToolError, tool
 from trading.execution.algos import Algo
 from trading.oms.service import MarketDataUnavailable, OrderRequest, TradingError
@@ -114,7 +115,8 @@ def propose_order(args: ProposeOrderArgs) -> dict[str, Any]:
 
     svc = get_trading_service()
     try:
-        result = run(svc.propose_async(args.to_request(), "agent", source="llm"))
+        # the requester is the person who asked the agent (four-eyes then keeps them from approving it themselves)
+        result = run(svc.propose_async(args.to_request(), on_behalf_of() or "agent", source="llm"))
     except (MarketDataUnavailable, TradingError) as exc:
         raise ToolError(str(exc)) from exc
     return {"status": result.status, "order": compact_order(result.order), "reasons": result.reasons}

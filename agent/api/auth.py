@@ -37,6 +37,11 @@ class Principal:
     name: str
     scopes: frozenset[str]
 
+    @property
+    def actor(self) -> str:
+        """The identity the desk records (requester, approver, audit): the key's name, else its id."""
+        return self.name or self.key_id
+
     def has(self, scope: str) -> bool:
         # admin implies every scope
         return scope in self.scopes or "admin" in self.scopes

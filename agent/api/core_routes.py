@@ -75,7 +75,7 @@ async def ask(
     principal: Annotated[Principal, Depends(require_scope("read"))],
     desk: Annotated[Desk, Depends(get_desk)],
 ) -> Any:
-    user = f"api:{principal.key_id}"
+    user = principal.actor  # the same identity the money routes use, so four-eyes sees the agent's proposals
     if not body.stream:
         return await asyncio.to_thread(desk.ask, body.question, session_id=body.session_id, user=user, source="api")
     return StreamingResponse(_sse(desk, body, user), media_type="text/event-stream")
@@ -106,7 +106,7 @@ async def analyze(
     desk: Annotated[Desk, Depends(get_desk)],
 ) -> Any:
     return await asyncio.to_thread(
-        desk.analyze, body.symbol, session_id=body.session_id, user=f"api:{principal.key_id}"
+        desk.analyze, body.symbol, session_id=body.session_id, user=principal.actor
     )
 
 

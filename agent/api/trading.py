@@ -32,7 +32,7 @@ def _svc(request: Request) -> TradingService:
 
 
 def _who(p: Principal) -> str:
-    return p.name or p.key_id
+    return p.actor
 
 
 class DecisionBody(BaseModel):

@@ -79,9 +79,30 @@ def test_a_proposal_waits_for_a_human(make_client: Any, fake_exchange: Any, fake
     assert _sent_orders(fake_exchange) == 0
     doc = client.app.state.db["orders"].find_one({"_id": order_id})
     assert doc is not None and doc["state"] == "pending_approval"
+    assert doc["requester"] == "test" and doc["source"] == "llm"  # proposed by the agent for the key that asked
     # The same key cannot approve: it lacks the approve scope.
     denied = client.post(f"/v1/approvals/{order_id}/approve", headers=_auth(key))
     assert denied.status_code == 403
+
+
+def test_four_eyes_holds_for_the_agents_proposals(make_client: Any, fake_exchange: Any, fake_llm: FakeOpenAI) -> None:
+    fake_llm.script(
+        Reply(tool_calls=[ToolCall("propose_order", {"symbol": "BTC/USDT", "side": "buy", "qty": 0.001})],
+              reasoning="small"),
+        Reply(content="Proposed; waiting for approval.", reasoning="done"),
+    )
+    client, key = make_client(scopes="read,trade,approve", llm=fake_llm, four_eyes="true")
+    body = client.post("/v1/ask", json={"question": "buy a little BTC"}, headers=_auth(key)).json()
+    order_id = body["proposals"][0]["order"]["id"]
+    # the key that asked the agent is the requester: under four-eyes it cannot approve its own proposal
+    own = client.post(f"/v1/approvals/{order_id}/approve", headers=_auth(key))
+    assert own.status_code == 403, own.text
+    assert client.app.state.db["orders"].find_one({"_id": order_id})["state"] == "pending_approval"
+    other, _ = client.app.state.api_keys.create("second-approver", "read,approve")
+    done = client.post(f"/v1/approvals/{order_id}/approve", headers=_auth(other))
+    assert done.status_code == 200, done.text
+    assert done.json()["order"]["state"] == "filled"
+    assert _sent_orders(fake_exchange) == 0  # paper execution: nothing reached the exchange
 
 
 def test_instructions_planted_in_news_stay_data(make_client: Any, fake_exchange: Any, fake_llm: FakeOpenAI) -> None:
