@@ -90,7 +90,10 @@ def build_slack_app(settings: Settings, desk: Desk) -> AsyncApp | None:
     )
     runtime = SlackRuntime(settings, desk, client)
     app.middleware(dedupe_middleware(DeliveryLog(desk.db)))
-    bundle = SlackBundle(runtime, Commands(runtime), Approvals(runtime), Briefings(runtime), Conversations(runtime))
+    approvals = Approvals(runtime)
+    bundle = SlackBundle(
+        runtime, Commands(runtime, approvals), approvals, Briefings(runtime), Conversations(runtime, approvals)
+    )
     bundle.commands.register(app)
     bundle.approvals.register(app)
     bundle.briefings.register(app)

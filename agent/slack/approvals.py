@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 
-from agent.slack.cards import APPROVE, REJECT, CardStore, render_card
+from agent.slack.cards import APPROVE, REJECT, CardStore, render_card, requester_user
 from agent.slack.parsing import ParseError, TradeRequest, parse_trade
 from agent.slack.rendering import pick_sentiment, unavailable
 from agent.slack.runtime import SlackRuntime
@@ -58,12 +58,13 @@ class Approvals:
                 "Sorry, only desk approvers can approve or reject trades. Ask an approver "
                 "(the list is SLACK_APPROVERS)."
             )
-        if self.rt.settings.four_eyes and order is not None and order.get("requester") == actor(user):
+        # the requester is `U123` (/trade) or `slack:U123` (the agent, asked in a Slack conversation)
+        if self.rt.settings.four_eyes and order is not None and requester_user(order) == user:
             return "Four-eyes rule: you requested this trade, so someone else must approve or reject it."
         return None
 
     # ------------------------------------------------------------------ proposing
-    async def _context(self, req: TradeRequest) -> Doc:
+    async def _context(self, symbol: str) -> Doc:
         """Forecast and sentiment behind the trade (shown on the card); failures become notes, never errors."""
 
         async def timed(name: str, args: Doc) -> Doc:
@@ -73,8 +74,8 @@ class Approvals:
                 return {"ok": False, "error": f"{name} took longer than {CONTEXT_TIMEOUT_S:.0f} s"}
 
         forecast, sentiment = await asyncio.gather(
-            timed("forecast_price", {"symbol": req.symbol, "horizon": 24}),
-            timed("news_sentiment", {"symbols": [req.symbol.split("/")[0]]}),
+            timed("forecast_price", {"symbol": symbol, "horizon": 24}),
+            timed("news_sentiment", {"symbols": [symbol.split("/")[0]]}),
         )
         extra: Doc = {}
         if forecast.get("ok"):
@@ -84,7 +85,7 @@ class Approvals:
                 extra["expected_return_pct"] = final["return_pct"]
         else:
             extra["forecast_note"] = unavailable("The forecast", str(forecast.get("error")))
-        picked = pick_sentiment(sentiment.get("result"), req.symbol) if sentiment.get("ok") else None
+        picked = pick_sentiment(sentiment.get("result"), symbol) if sentiment.get("ok") else None
         if picked is not None:
             extra["sentiment"] = picked
         else:
@@ -126,7 +127,7 @@ class Approvals:
             venue=req.venue,
             note=f"slack /trade by {user}",
         )
-        extra_task = asyncio.create_task(self._context(req))
+        extra_task = asyncio.create_task(self._context(req.symbol))
         try:
             result = await self.rt.on_trading_loop(svc.propose_async(request, actor(user), source="slack"))
         except TradingError as exc:
@@ -153,6 +154,39 @@ class Approvals:
             reasons=result.reasons,
         )
         await self.refresh(order_id)
+
+    async def post_proposals(self, proposals: list[Doc], channel: str, thread_ts: str | None) -> int:
+        """Approval cards for proposals the agent made in a Slack conversation (its `propose_order` results), in
+        the conversation's thread. Only pending proposals get a card; one already on a card is left alone. The
+        approvers' rules are the same as for `/trade`: the card is only a view over the service's order."""
+        posted = 0
+        svc = await self.rt.trading()
+        if svc is None:
+            return 0
+        for proposal in proposals:
+            order_id = str(((proposal.get("order") or {}).get("id")) or "")
+            if proposal.get("status") != "pending_approval" or not order_id:
+                continue
+            order = await self.rt.run_blocking(svc.store.get_order, order_id)
+            if order is None or await self.rt.run_blocking(self.cards.get, order_id) is not None:
+                continue
+            symbol = str(order["request"]["symbol"])
+            try:
+                msg = await self.rt.client.chat_postMessage(
+                    channel=channel, thread_ts=thread_ts, text=f":gear: Proposal for {symbol}: loading the card…"
+                )
+            except SlackApiError as exc:
+                log.warning("agent proposal %s: no card (%s)", order_id, exc.response.get("error"))
+                continue
+            extra = await self._context(symbol)
+            await self.rt.run_blocking(
+                self.cards.save, order_id, str(msg.get("channel") or channel), str(msg["ts"]), "new", extra
+            )
+            self.rt.audit.record("slack.trade.card", str(order.get("requester")), source="slack",
+                                 outcome="posted", order_id=order_id)
+            await self.refresh(order_id)
+            posted += 1
+        return posted
 
     # ------------------------------------------------------------------ cards
     async def refresh(self, order_id: str, *, working: str | None = None, force: bool = False) -> str | None:

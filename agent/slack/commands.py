@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
@@ -29,6 +29,9 @@ from agent.slack.rendering import (
 )
 from agent.slack.runtime import Progress, SlackRuntime
 from tools.registry import get_tool
+
+if TYPE_CHECKING:
+    from agent.slack.approvals import Approvals
 
 log = logging.getLogger(__name__)
 Doc = dict[str, Any]
@@ -83,8 +86,9 @@ def _read_file(path: str) -> bytes | None:
 
 
 class Commands:
-    def __init__(self, runtime: SlackRuntime) -> None:
+    def __init__(self, runtime: SlackRuntime, approvals: Approvals | None = None) -> None:
         self.rt = runtime
+        self.approvals = approvals
 
     async def _fail(self, progress: Progress, command: Doc, text: str) -> None:
         await progress.update(f":warning: {text}")
@@ -123,6 +127,8 @@ class Commands:
         head = f"<@{user}> asked: _{escape(question)}_"
         blocks = [section(head), section(answer.answer), *self._citations(answer.citations)]
         await progress.update(f"{head}\n{answer.answer}", blocks=blocks)
+        if answer.proposals and self.approvals is not None:  # the agent proposed: approvers act on a card
+            await self.approvals.post_proposals(answer.proposals, progress.channel, progress.ts)
 
     @staticmethod
     def _citations(citations: list[Doc]) -> list[Doc]:

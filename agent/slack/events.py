@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncApp
 
 from agent.slack.rendering import context, escape, section
 from agent.slack.runtime import Progress, SlackRuntime
+
+if TYPE_CHECKING:
+    from agent.slack.approvals import Approvals
 
 log = logging.getLogger(__name__)
 Doc = dict[str, Any]
@@ -36,8 +39,9 @@ def session_for(event: Doc) -> tuple[str, str | None]:
 
 
 class Conversations:
-    def __init__(self, runtime: SlackRuntime) -> None:
+    def __init__(self, runtime: SlackRuntime, approvals: Approvals | None = None) -> None:
         self.rt = runtime
+        self.approvals = approvals
 
     async def answer(self, event: Doc) -> None:
         text = clean_text(str(event.get("text", "")))
@@ -64,6 +68,8 @@ class Conversations:
         if links:
             blocks.append(context("Sources: " + " · ".join(links[:8])))
         await progress.update(answer.answer, blocks=blocks)
+        if answer.proposals and self.approvals is not None:  # the agent proposed: approvers act on a card
+            await self.approvals.post_proposals(answer.proposals, channel, thread_ts)
 
     def register(self, app: AsyncApp) -> None:
         @app.event("app_mention")

@@ -193,3 +193,42 @@ def test_trade_when_the_trading_service_cannot_start_is_a_friendly_refusal(slack
     assert "Trading is unavailable right now (RuntimeError: live trading refused" in msg[0]["text"]
     assert desk.command("/desk", "halt", user=ADMIN).status_code == 200
     desk.slack.wait_for("chat.postEphemeral", predicate=lambda p: p.get("user") == ADMIN)
+
+
+def test_agent_proposal_in_a_thread_gets_a_card_that_approvers_act_on(slack_desk: Any, fake_llm: Any) -> None:
+    from tests.fakes.openai_server import Reply, ToolCall
+
+    fake_llm.script(
+        Reply(tool_calls=[ToolCall("propose_order", {"symbol": "BTC/USDT", "side": "buy", "qty": 0.01,
+                                                     "note": "momentum"})], reasoning="propose"),
+        Reply(content="I proposed buying 0.01 BTC/USDT; an approver has to accept it."),
+    )
+    desk: SlackDesk = slack_desk(llm_api_key="sk-test-key-0123456789abcdef", llm_base_url=fake_llm.base_url,
+                                 llm_max_retries="0", four_eyes="true", slack_approvers=f"{TRADER},{APPROVER}")
+    svc = desk.attach_trading(four_eyes=True)
+    root = "1700000900.000100"
+    mention = {"type": "app_mention", "user": TRADER, "text": "<@UBOT> buy a little BTC", "ts": root,
+               "channel": "C1", "event_ts": root}
+    assert desk.event(mention, event_id="EvProp").status_code == 200
+    card = _card(desk, "Pending approval")
+    [approve, _reject] = buttons(card)
+    order_id = approve["value"]
+    order = svc.store.get_order(order_id)
+    # the agent proposed it for the person who asked: the card names them, and four-eyes applies to them
+    assert order["state"] == "pending_approval" and order["requester"] == f"slack:{TRADER}"
+    assert f"<@{TRADER}>" in blocks_text(card)
+    posted = desk.slack.calls_of("chat.postMessage")
+    assert len(posted) == 2 and all(p.get("thread_ts") == root for p in posted)  # answer and card: in the thread
+    assert svc.store.fills.count_documents({"order_id": order_id}) == 0  # the agent alone executed nothing
+
+    desk.click("trade_approve", order_id, TRADER, message_ts=card["ts"])
+    told = desk.slack.wait_for("chat.postEphemeral", predicate=lambda p: p.get("user") == TRADER)
+    assert "Four-eyes" in told[-1]["text"]
+    desk.click("trade_approve", order_id, OUTSIDER, message_ts=card["ts"])
+    desk.slack.wait_for("chat.postEphemeral", predicate=lambda p: p.get("user") == OUTSIDER)
+    assert svc.store.get_order(order_id)["state"] == "pending_approval"
+    desk.click("trade_approve", order_id, APPROVER, message_ts=card["ts"])
+    done = _card(desk, "Executed")
+    assert done["ts"] == card["ts"]
+    assert svc.store.get_order(order_id)["state"] == "filled"
+    assert _audit(desk, "slack.trade.card")[0]["details"]["order_id"] == order_id
