@@ -49,6 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(func(args))
     except KeyboardInterrupt:
         return 130
+    finally:
+        factory = sys.modules.get("trading.oms.factory")
+        if factory is not None:  # stop the trading service's timers before the process tears down its clients
+            factory.stop_timers()
 
 
 if __name__ == "__main__":

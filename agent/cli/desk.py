@@ -21,7 +21,7 @@ def _print(obj: Any, as_json: bool) -> None:
 def _svc() -> Any:
     from trading.oms.factory import get_trading_service
 
-    return get_trading_service()
+    return get_trading_service(timers=False)  # a one-shot command: reconciled on start, no timers
 
 
 def _actor(args: argparse.Namespace) -> str:

@@ -46,7 +46,9 @@ def live_enabled(settings: Any) -> bool:
     )
 
 
-def build_service(settings: Any, db: Database[dict[str, Any]]) -> TradingService:
+def build_service(settings: Any, db: Database[dict[str, Any]], *, timers: bool = True) -> TradingService:
+    """The service on the configured venues, reconciled. `timers` starts the reconcile and stop-watch timers (a
+    one-shot CLI command does without: it exits before they would tick)."""
     from trading.exchanges.factory import get_market_source
 
     live = live_enabled(settings)
@@ -78,13 +80,20 @@ def build_service(settings: Any, db: Database[dict[str, Any]]) -> TradingService
         live=live,
     )
     service = TradingService(db, venues, limits_from_settings(settings), config=config, initial_balances=initial)
-    run(service.start())
+    run(
+        service.start(
+            reconcile_interval_s=(float(getattr(settings, "reconcile_interval_s", 30.0)) or None) if timers else None,
+            stop_watch_interval_s=(float(getattr(settings, "stop_watch_interval_s", 2.0)) or None) if timers else None,
+        )
+    )
     log.info("trading service ready: %s mode, venues %s", "live" if live else "paper", ", ".join(venues))
     return service
 
 
-def get_trading_service(settings: Any = None, db: Database[dict[str, Any]] | None = None) -> TradingService:
-    """The process-wide service (built on first use)."""
+def get_trading_service(
+    settings: Any = None, db: Database[dict[str, Any]] | None = None, *, timers: bool = True
+) -> TradingService:
+    """The process-wide service (built on first use; `timers` as in `build_service`)."""
     global _service
     if _service is not None:
         return _service
@@ -98,12 +107,21 @@ def get_trading_service(settings: Any = None, db: Database[dict[str, Any]] | Non
                 from core.storage import get_db
 
                 db = get_db(settings)
-            _service = build_service(settings, db)
+            _service = build_service(settings, db, timers=timers)
         return _service
 
 
 def set_trading_service(service: TradingService | None) -> None:
-    """Install a service (tests, the desk wiring its own venues)."""
+    """Install a service (tests, the desk wiring its own venues); a replaced one's timers stop."""
     global _service
     with _lock:
+        if _service is not None and _service is not service:
+            _service.cancel_timers()
         _service = service
+
+
+def stop_timers() -> None:
+    """Stop the process-wide service's timers, if one was built (a CLI command ending, a worker shutting down)."""
+    with _lock:
+        if _service is not None:
+            _service.cancel_timers()

@@ -178,6 +178,7 @@ def public_fill(doc: Doc) -> Doc:
 
 
 Alert = Callable[[str, Doc], Awaitable[None] | None]
+RECONCILE_GRACE_MS = 60_000  # the timer leaves unanswered sends younger than this to the process that sent them
 
 
 class TradingService:
@@ -208,6 +209,8 @@ class TradingService:
         self._running: set[str] = set()
         self._cancel_requested: set[str] = set()
         self._reconcile_task: asyncio.Task[None] | None = None
+        self._stop_watch_task: asyncio.Task[None] | None = None
+        self._unwatched: set[str] = set()  # symbols with armed stops but no fresh price (alerted once)
         self.alerts: list[Doc] = []
         meta = self.store.meta.find_one({"_id": "initial"})
         if meta is None:
@@ -219,26 +222,45 @@ class TradingService:
         self.portfolio = Portfolio.replay(self._initial, self.store.all_fills())
 
     # ================================================================== lifecycle
-    async def start(self, reconcile_interval_s: float | None = None) -> ReconcileReport:
-        """Reconcile with the venues (always on start) and optionally keep reconciling on a timer."""
+    async def start(
+        self, reconcile_interval_s: float | None = None, stop_watch_interval_s: float | None = None
+    ) -> ReconcileReport:
+        """Reconcile with the venues (always on start); optionally keep reconciling (and expiring stale proposals)
+        on a timer, and watch armed stops by polling the venues' books."""
         report = await self.reconcile()
         if reconcile_interval_s:
             self._reconcile_task = asyncio.create_task(self._reconcile_loop(reconcile_interval_s))
+        if stop_watch_interval_s:
+            self._stop_watch_task = asyncio.create_task(self._stop_watch_loop(stop_watch_interval_s))
         return report
 
     async def _reconcile_loop(self, interval_s: float) -> None:
         while True:
             await self.sleep(interval_s)
             try:
-                await self.reconcile()
+                await self.reconcile(startup=False)
                 self.expire_due()
             except Exception:  # keep the timer alive; the failure is logged and alerted
                 log.exception("reconcile failed")
 
+    async def _stop_watch_loop(self, interval_s: float) -> None:
+        while True:
+            await self.sleep(interval_s)
+            try:
+                await self.watch_stops()
+            except Exception:  # keep watching; the failure is logged
+                log.exception("stop watch failed")
+
     async def stop(self) -> None:
-        if self._reconcile_task is not None:
-            self._reconcile_task.cancel()
-            self._reconcile_task = None
+        self.cancel_timers()
+
+    def cancel_timers(self) -> None:
+        """Stop the reconcile and stop-watch timers; callable from any thread (each task's own loop cancels it)."""
+        for task in (self._reconcile_task, self._stop_watch_task):
+            if task is not None and not task.done():
+                task.get_loop().call_soon_threadsafe(task.cancel)
+        self._reconcile_task = None
+        self._stop_watch_task = None
 
     async def _emit(self, kind: str, payload: Doc) -> None:
         entry = {"kind": kind, "ts_ms": self.clock(), **payload}
@@ -1022,11 +1044,18 @@ class TradingService:
             self._arm_stops(order_id)
 
     # ================================================================== reconciliation
-    async def reconcile(self) -> ReconcileReport:
-        """Settle every child that is (or may be) at a venue from the venue's own record, by client order id."""
+    async def reconcile(self, *, startup: bool = True) -> ReconcileReport:
+        """Settle every child that is (or may be) at a venue from the venue's own record, by client order id.
+
+        `startup=False` is the timer's pass while other desk processes (a CLI command, a second worker) may be
+        executing against the same database: it leaves alone what only a crash explains (children never marked
+        sent, parents whose plan is unfinished) and children sent in the last `RECONCILE_GRACE_MS`, whose answer
+        may still be on its way to the process that sent them.
+        """
         report = ReconcileReport()
+        recent = self.clock() - RECONCILE_GRACE_MS
         # children created but never marked sent (crash between insert and send): they were never sent
-        for child in list(self.store.children.find({"state": S.APPROVED.value})):
+        for child in list(self.store.children.find({"state": S.APPROVED.value}) if startup else []):
             if child["order_id"] in self._running:
                 continue
             self.store.transition(
@@ -1038,8 +1067,11 @@ class TradingService:
                 actor="reconcile",
             )
         for child in list(self.store.children.find({"state": {"$in": [s.value for s in AT_VENUE]}})):
-            if child["order_id"] in self._running and S(child["state"]) is S.SUBMITTED and not child.get("acked"):
-                continue  # being sent right now by this process
+            if S(child["state"]) is S.SUBMITTED and not child.get("acked"):
+                if child["order_id"] in self._running:
+                    continue  # being sent right now by this process
+                if not startup and int(child.get("sent_ms") or child.get("created_ms") or 0) > recent:
+                    continue  # perhaps being sent right now by another process
             report.checked += 1
             venue = self.venues.get(child["venue"])
             if venue is None:
@@ -1100,7 +1132,7 @@ class TradingService:
                     )
         # parents whose execution was interrupted (restart): finish them from their children
         for parent in list(self.store.orders.find({"state": {"$in": [s.value for s in LIVE]}})):
-            if parent["_id"] in self._running:
+            if parent["_id"] in self._running or (not startup and not parent.get("plan_done")):
                 continue
             if not parent.get("plan_done"):
                 self.store.orders.update_one(
@@ -1173,6 +1205,36 @@ class TradingService:
         if symbol:
             q["symbol"] = symbol
         return list(self.store.stops.find(q))
+
+    def exit_price(self, symbol: str) -> float | None:
+        """The price a protective sell would get now: the best fresh bid across venues (None without one)."""
+        bids = [
+            book.best_bid
+            for name in self.venues
+            if (book := self._fresh_book(name, symbol)) is not None and book.best_bid is not None
+        ]
+        return max(bids) if bids else None
+
+    async def watch_stops(self) -> list[ActionResult]:
+        """One pass of the stop watcher: refresh the books of symbols with armed stops and evaluate them at the best
+        bid (a stop's exit is a sell). A symbol without a fresh price raises one `stop_unwatched` alert until a
+        price returns, rather than firing on stale data."""
+        symbols = sorted({d["symbol"] for d in self.store.stops.find({"active": True}, {"symbol": 1})})
+        self._unwatched &= set(symbols)
+        if not symbols:
+            return []
+        await self.refresh_market(symbols)
+        results: list[ActionResult] = []
+        for symbol in symbols:
+            price = self.exit_price(symbol)
+            if price is None:
+                if symbol not in self._unwatched:
+                    self._unwatched.add(symbol)
+                    await self._emit("stop_unwatched", {"symbol": symbol, "reason": "no fresh order book"})
+                continue
+            self._unwatched.discard(symbol)
+            results += await self.on_price(symbol, price)
+        return results
 
     async def on_price(self, symbol: str, price: float) -> list[ActionResult]:
         """Evaluate stop rules for `symbol` at `price`; fired rules become reduce-only sells through the gate."""
