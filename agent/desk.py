@@ -254,6 +254,13 @@ class Desk:
         self._audit_tools(result, user, source, session_id)
         return answer
 
+    def _proposal_details(self, tool: str, result: Any) -> dict[str, Any]:
+        """What the gate decided, so the audit trail of an agent's proposal needs no join with the orders."""
+        if tool not in self._proposing_tools or not isinstance(result, dict):
+            return {}
+        order = result.get("order") if isinstance(result.get("order"), dict) else {}
+        return {"status": result.get("status"), "order_id": order.get("id"), "reasons": result.get("reasons") or []}
+
     def _audit_tools(self, result: LoopResult, user: str, source: str, session_id: str) -> None:
         executed = Counter(rec.name for rec in result.records)
         entries = []
@@ -286,6 +293,7 @@ class Desk:
                     args=rec.args,
                     session_id=session_id,
                     error=None if rec.ok else str(rec.result)[:500],
+                    **self._proposal_details(rec.name, rec.result),
                 )
             )
         self.audit.record_many(entries)
