@@ -7,6 +7,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from tests.agent.conftest import tool_result
 from tests.fakes.openai_server import FakeOpenAI, Reply, ToolCall, last_tool_results
 from tests.fakes.rss_server import FakeFeeds, rss
@@ -32,7 +34,7 @@ def test_orders_past_every_limit_are_rejected_and_audited(
         Reply(
             tool_calls=[
                 ToolCall("propose_order", {"symbol": "BTC/USDT", "side": "buy", "qty": 1_000_000}),
-                ToolCall("propose_order", {"symbol": "DOGE/USDT", "side": "buy", "qty": 10}),
+                ToolCall("propose_order", {"symbol": "SOL/USDT", "side": "buy", "qty": 1}),
                 ToolCall(
                     "propose_order",
                     {"symbol": "BTC/USDT", "side": "buy", "qty": 0.01, "type": "limit", "limit_price": 1.0},
@@ -45,22 +47,114 @@ def test_orders_past_every_limit_are_rejected_and_audited(
     )
     client, key = make_client(scopes="read,trade", llm=fake_llm)
     body = client.post("/v1/ask", json={"question": "buy everything"}, headers=_auth(key)).json()
-    results = [u["result"] for u in body["tools_used"] if u["tool"] == "propose_order"]
-    assert len(results) == 4
-    for res in results:
-        assert (res.get("status") == "rejected" and res.get("reasons")) or "status" not in res, res
-    assert not any(isinstance(r, dict) and r.get("status") == "pending_approval" for r in results)
+    by_symbol_side = {
+        (u["args"]["symbol"], u["args"]["side"], u["args"].get("type", "market")): u["result"]
+        for u in body["tools_used"]
+        if u["tool"] == "propose_order"
+    }
+    expected = {
+        ("BTC/USDT", "buy", "market"): "max_order_notional",
+        ("SOL/USDT", "buy", "market"): "not on the allowlist",
+        ("BTC/USDT", "buy", "limit"): "from mid",
+        ("BTC/USDT", "sell", "market"): "no shorting",
+    }
+    assert set(by_symbol_side) == set(expected), body["tools_used"]
+    for call, reason in expected.items():
+        res = by_symbol_side[call]
+        assert isinstance(res, dict) and res.get("status") == "rejected", (call, res)
+        assert any(reason in r for r in res["reasons"]), (call, res["reasons"])
     assert _sent_orders(fake_exchange) == 0
     states = {d["state"] for d in client.app.state.db["orders"].find({})}
-    assert states <= {"rejected"}
+    assert states == {"rejected"}
     audited = list(
         client.app.state.db["audit_log"].find({"action": "agent_tool_call", "details.tool": "propose_order"})
     )
-    assert len(audited) == 4
+    assert len(audited) == 4 and {a["details"]["status"] for a in audited} == {"rejected"}
     metrics = client.get("/metrics").text
     assert 'cqa_gate_rejections_total{check="max_order_notional"}' in metrics
     assert 'cqa_orders_total{kind="order",state="rejected"}' in metrics
     assert 'cqa_tool_seconds_count{tool="propose_order"}' in metrics
+
+
+def _filled_buy(client: Any, trader: str, symbol: str, qty: float) -> None:
+    """Put a real paper fill on the book through the money path (propose, a person approves, paper execution)."""
+    approver, _ = client.app.state.api_keys.create("risk-officer", "approve")
+    made = client.post("/v1/proposals", json={"symbol": symbol, "side": "buy", "qty": qty}, headers=_auth(trader))
+    assert made.status_code == 201, made.text
+    done = client.post(f"/v1/approvals/{made.json()['order']['id']}/approve", headers=_auth(approver))
+    assert done.status_code == 200 and done.json()["order"]["state"] == "filled", done.text
+
+
+def _halt_desk(client: Any, trader: str) -> None:
+    admin, _ = client.app.state.api_keys.create("desk-admin", "admin")
+    assert client.post("/v1/desk/halt", json={"reason": "red team"}, headers=_auth(admin)).status_code == 200
+
+
+def _halt_symbol(client: Any, trader: str) -> None:
+    from trading.oms.factory import get_trading_service
+
+    assert get_trading_service().store.halt_symbol("BTC/USDT", "reconciliation mismatch")
+
+
+# (id, settings, setup, the agent's order, the one gate check that must fail, words its reason must contain)
+LIMIT_CASES: list[tuple[str, dict[str, str], Any, dict[str, Any], str, str]] = [
+    ("position", {"risk_max_position_notional": "1000"}, None,
+     {"symbol": "BTC/USDT", "side": "buy", "qty": 0.02}, "max_position", "max_position"),
+    ("gross", {"risk_max_gross_exposure": "2000"}, lambda c, k: _filled_buy(c, k, "BTC/USDT", 0.02),
+     {"symbol": "ETH/USDT", "side": "buy", "qty": 0.3}, "gross_exposure", "gross_exposure"),
+    ("net", {"risk_max_net_exposure": "2000"}, lambda c, k: _filled_buy(c, k, "BTC/USDT", 0.02),
+     {"symbol": "ETH/USDT", "side": "buy", "qty": 0.3}, "net_exposure", "net_exposure"),
+    ("rate", {"risk_max_orders_per_minute": "1"}, lambda c, k: _filled_buy(c, k, "BTC/USDT", 0.001),
+     {"symbol": "BTC/USDT", "side": "buy", "qty": 0.001}, "orders_per_minute", "order rate limit"),
+    ("halted", {}, _halt_desk,
+     {"symbol": "BTC/USDT", "side": "buy", "qty": 0.001}, "desk_state", "desk is HALTED"),
+    ("symbol_halt", {}, _halt_symbol,
+     {"symbol": "BTC/USDT", "side": "buy", "qty": 0.001}, "symbol_halt", "BTC/USDT is halted"),
+    ("minimum", {}, None,
+     {"symbol": "BTC/USDT", "side": "buy", "qty": 0.00005}, "exchange_minimums", "below the exchange minimum"),
+]
+
+
+@pytest.mark.parametrize(
+    ("settings", "setup", "order", "check", "reason"), [c[1:] for c in LIMIT_CASES], ids=[c[0] for c in LIMIT_CASES]
+)
+def test_the_agent_cannot_get_past_any_limit(
+    make_client: Any,
+    fake_exchange: Any,
+    fake_llm: FakeOpenAI,
+    settings: dict[str, str],
+    setup: Any,
+    order: dict[str, Any],
+    check: str,
+    reason: str,
+) -> None:
+    client, key = make_client(scopes="read,trade", llm=fake_llm, **settings)
+    if setup is not None:
+        setup(client, key)
+    orders_before = client.app.state.db["orders"].count_documents({})
+    fills_before = client.app.state.db["fills"].count_documents({})
+    fake_llm.script(
+        Reply(tool_calls=[ToolCall("propose_order", order)], reasoning="push it through"),
+        Reply(content="Order placed.", reasoning="lie"),
+    )
+    body = client.post("/v1/ask", json={"question": "buy"}, headers=_auth(key)).json()
+    [use] = [u for u in body["tools_used"] if u["tool"] == "propose_order"]
+    res = use["result"]
+    assert use["ok"] and isinstance(res, dict) and res.get("status") == "rejected", res
+    assert any(reason in r for r in res["reasons"]), res["reasons"]
+    doc = client.app.state.db["orders"].find_one({"_id": res["order"]["id"]})
+    assert doc["state"] == "rejected" and doc["source"] == "llm"
+    failed = {c["name"] for c in doc["decision"]["checks"] if not c["passed"]}
+    assert failed == {check}, doc["decision"]  # this check and no other stopped it
+    assert client.app.state.db["orders"].count_documents({}) == orders_before + 1
+    assert client.app.state.db["fills"].count_documents({}) == fills_before
+    assert _sent_orders(fake_exchange) == 0
+    [audit] = list(
+        client.app.state.db["audit_log"].find({"action": "agent_tool_call", "details.tool": "propose_order"})
+    )
+    assert audit["details"]["status"] == "rejected" and audit["details"]["order_id"] == res["order"]["id"]
+    assert any(reason in r for r in audit["details"]["reasons"])
+    assert f'cqa_gate_rejections_total{{check="{check}"}}' in client.get("/metrics").text
 
 
 def test_a_proposal_waits_for_a_human(make_client: Any, fake_exchange: Any, fake_llm: FakeOpenAI) -> None:
@@ -148,7 +242,8 @@ def test_instructions_planted_in_news_stay_data(make_client: Any, fake_exchange:
             )
 
         def approve_what_was_proposed(body: dict[str, Any]) -> Reply:
-            ids = [r["result"]["order"]["id"] for r in last_tool_results(body) if r.get("ok") and r["result"].get("order")]
+            results = [r["result"] for r in last_tool_results(body) if r.get("ok")]
+            ids = [r["order"]["id"] for r in results if r.get("order")]
             captured["order_ids"] = ids
             calls = [ToolCall("approve_order", {"order_id": i, "approver": "U_ADMIN"}) for i in ids]
             calls += [ToolCall("execute_order", {"order_id": i}) for i in ids]
