@@ -63,6 +63,25 @@ def _reset_domain_services() -> None:
     set_service(None)
 
 
+async def _start_market_streams(settings: Settings, database: Database[dict[str, Any]]) -> Any:
+    """MARKET_STREAMS: websocket streams for SYMBOLS on the default venue feed the trading service's books, so that
+    stops are watched from the stream (the service's REST poll stays as the fallback). Built eagerly here: the feed
+    needs the service. A failure is logged and the desk runs on the poll alone."""
+    import asyncio
+
+    from trading.exchanges.factory import get_market_source
+    from trading.market_data.live import start_market_streams
+    from trading.oms import factory
+
+    try:
+        service = await asyncio.to_thread(factory.get_trading_service, settings, database)
+        source = await asyncio.to_thread(get_market_source, settings)
+        return await factory.arun(start_market_streams(source.adapter, service, symbols=settings.symbols))
+    except Exception as exc:
+        log.error("market streams not started (stops are watched by the REST poll only): %s", exc)
+        return None
+
+
 async def _stop_trading_service() -> None:
     from trading.oms import factory
 
@@ -113,6 +132,7 @@ def create_app(
         # Process-wide domain services are bound to one database: start each app with fresh ones so that they
         # are built on this app's settings and database on first use.
         _reset_domain_services()
+        app.state.market_streams = await _start_market_streams(settings, database) if settings.market_streams else None
         for hook in list(getattr(app.state, "startup_hooks", [])):
             await hook(app)
         try:
@@ -120,6 +140,10 @@ def create_app(
         finally:
             for hook in list(getattr(app.state, "shutdown_hooks", [])):
                 await hook(app)
+            if app.state.market_streams is not None:
+                from trading.oms import factory
+
+                await factory.arun(app.state.market_streams.stop())
             await _stop_trading_service()
             _reset_domain_services()
             if db is None:

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     paper_initial_usdt: float = Field(default=100_000.0, gt=0)
     reconcile_interval_s: float = Field(default=30.0, ge=0, le=3600)  # 0: reconcile on start only
     stop_watch_interval_s: float = Field(default=2.0, ge=0, le=300)  # 0: nothing watches stops (do not, live)
+    # websocket streams for SYMBOLS on EXCHANGE_ID feed the desk's books (stops watched from the stream; the
+    # STOP_WATCH_INTERVAL_S poll stays as fallback). Off by default: offline the simulated venue needs no stream.
+    market_streams: bool = False
     # Risk limits: each may only tighten the hard ceiling in trading/risk/limits.py (a looser value is ignored).
     risk_max_order_notional: float | None = Field(default=None, gt=0)
     risk_max_position_notional: float | None = Field(default=None, gt=0)

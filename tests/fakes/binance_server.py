@@ -125,6 +125,7 @@ class FakeBinance:
         self._sockets: set[web.WebSocketResponse] = set()
         self._subs: dict[web.WebSocketResponse, set[str]] = {}
         self._skip_depth: set[str] = set()
+        self._levels: dict[str, tuple[set[str], set[str]]] = {}  # price levels sent, per symbol: bids, asks
         self.ws_connections = 0
         for sym, price in (("BTC/USDT", 65_000.0), ("ETH/USDT", 3_200.0), ("SOL/USDT", 150.0)):
             self.add_market(sym, price)
@@ -182,6 +183,12 @@ class FakeBinance:
     def skip_depth_sequence(self, symbol: str) -> None:
         with self._lock:
             self._skip_depth.add(symbol)
+
+    def skip_trade_ids(self, count: int) -> None:
+        """The next trade id jumps by `count` (trades a client never saw: a trade-id gap)."""
+        with self._lock:
+            nxt = next(self._trade_ids)
+            self._trade_ids = itertools.count(nxt + count)
 
     def push(self, symbol: str) -> None:
         """Send ticker, depth diff, a trade and a kline for `symbol` to its websocket subscribers now."""
@@ -445,6 +452,14 @@ class FakeBinance:
             }
         )
 
+    def _published(self, symbol: str, bids: list[list[str]], asks: list[list[str]]) -> tuple[set[str], set[str]]:
+        """Remember the price levels a client may hold (snapshots and diffs); returns the ones known before."""
+        known = self._levels.setdefault(symbol, (set(), set()))
+        before = (set(known[0]), set(known[1]))
+        known[0].update(p for p, _ in bids)
+        known[1].update(p for p, _ in asks)
+        return before
+
     def _book_levels(self, m: FakeMarket, depth: int) -> tuple[list[list[str]], list[list[str]]]:
         bids = [[fmt(round_to(m.bid() - i * m.tick * 5, m.tick)), fmt(0.5 + 0.25 * i)] for i in range(depth)]
         asks = [[fmt(round_to(m.ask() + i * m.tick * 5, m.tick)), fmt(0.4 + 0.3 * i)] for i in range(depth)]
@@ -458,6 +473,7 @@ class FakeBinance:
         with self._lock:
             bids, asks = self._book_levels(market, min(limit, 50))
             version = market.book_version
+            self._published(market.symbol, bids, asks)
         return web.json_response({"lastUpdateId": version, "bids": bids, "asks": asks})
 
     def klines(
@@ -839,16 +855,20 @@ class FakeBinance:
                 first_u += 5
                 last_u += 5
                 market.book_version = last_u
-            # a diff that replaces the top levels: stale levels outside the new range are removed
+            # a diff that replaces the book: every level sent before and absent now is removed (amount 0), as on
+            # the venue, so that a price move never leaves a crossed book behind in the client
             stale = [[fmt(round_to(market.last * f, market.tick)), "0"] for f in (0.9, 1.1)]
+            old_bids, old_asks = self._published(symbol, bids, asks)
+            now_bids, now_asks = {p for p, _ in bids}, {p for p, _ in asks}
+            self._levels[symbol] = (set(now_bids), set(now_asks))
             depth = {
                 "e": "depthUpdate",
                 "E": now,
                 "s": market.market_id,
                 "U": first_u,
                 "u": last_u,
-                "b": [*bids, stale[0]],
-                "a": [*asks, stale[1]],
+                "b": [*bids, stale[0], *([p, "0"] for p in sorted(old_bids - now_bids))],
+                "a": [*asks, stale[1], *([p, "0"] for p in sorted(old_asks - now_asks))],
             }
             trade_id = next(self._trade_ids)
             trade = {
