@@ -81,3 +81,23 @@ async def test_orders_roundtrip_by_client_id(ex: CcxtExchange, fake_binance: Fak
     assert await ex.fetch_open_orders("BTC/USDT") == []
     balances = await ex.fetch_balance()
     assert balances["BTC"].free == pytest.approx(1.01)
+
+
+@pytest.mark.parametrize("exchange_id", ["binance", "kraken", "okx"])
+async def test_built_adapters_run_ccxt_rate_limiter(exchange_id: str) -> None:
+    adapter = open_exchange(exchange_id, timeout_ms=2000)
+    try:
+        assert isinstance(adapter, CcxtExchange)
+        assert adapter._ex.enableRateLimit is True
+        assert adapter._ex.rateLimit > 0
+    finally:
+        await adapter.close()
+
+
+def test_configured_market_source_runs_ccxt_rate_limiter(market_env: FakeBinance) -> None:
+    from trading.exchanges import get_market_source
+
+    source = get_market_source()
+    assert not source.simulated
+    assert isinstance(source.adapter, CcxtExchange)
+    assert source.adapter._ex.enableRateLimit is True

@@ -13,7 +13,7 @@ from core.events import InProcessBus
 from tests.fakes.binance_server import FakeBinance
 from trading.exchanges import RetryPolicy, open_exchange
 from trading.exchanges.ccxt_adapter import CcxtExchange
-from trading.market_data.events import TOPIC_BOOK, TOPIC_STATUS, TOPIC_TICKER, TOPIC_TRADE
+from trading.market_data.events import TOPIC_BOOK, TOPIC_CANDLE, TOPIC_STATUS, TOPIC_TICKER, TOPIC_TRADE
 from trading.market_data.streams import MarketStreamer
 
 pytestmark = pytest.mark.fault
@@ -142,3 +142,52 @@ async def test_silent_stream_marked_stale_and_resubscribed(ex: CcxtExchange, fak
     await streamer.stop()
     task.cancel()
     assert "stale" in [e.payload["status"] for e in bus.drain(TOPIC_STATUS, "test")]
+
+
+async def test_candle_stream_publishes_and_detects_a_skipped_period(ex: CcxtExchange,
+                                                                    fake_binance: FakeBinance) -> None:
+    bus = _bus()
+    bus.register(TOPIC_CANDLE, "test")
+    minute = 60_000
+    start = (fake_binance.now_ms() // minute) * minute
+    fake_binance.fixed_now_ms = start + 1_000
+    streamer = MarketStreamer(ex, bus, symbols=["BTC/USDT"], kinds=("candles",), timeframe="1m", backoff=FAST)
+    task = streamer.start()
+    stats = streamer.stats[("candles", "BTC/USDT")]
+    async with pumping(fake_binance, "BTC/USDT", 64_000.0):
+        await wait_until(lambda: stats.updates >= 2)
+        fake_binance.fixed_now_ms = start + minute + 1_000  # the next period: contiguous, no gap
+        await wait_until(lambda: stats.last_candle_ms == start + minute)
+        assert stats.gaps == 0
+        fake_binance.fixed_now_ms = start + 4 * minute + 1_000  # periods 2 and 3 never arrive
+        await wait_until(lambda: stats.gaps >= 1)
+    await streamer.stop()
+    task.cancel()
+    candles = [e.payload for e in bus.drain(TOPIC_CANDLE, "test")]
+    assert {c["ts"] for c in candles} >= {start, start + minute, start + 4 * minute}
+    assert all(c["timeframe"] == "1m" and c["symbol"] == "BTC/USDT" and c["low"] <= c["close"] <= c["high"]
+               for c in candles)
+    gaps = [e.payload["detail"] for e in bus.drain(TOPIC_STATUS, "test") if e.payload["status"] == "gap"]
+    assert gaps == [f"candles skipped {start + minute} -> {start + 4 * minute}"]
+
+
+async def test_trade_stream_detects_skipped_trade_ids(ex: CcxtExchange, fake_binance: FakeBinance) -> None:
+    bus = _bus()
+    streamer = MarketStreamer(ex, bus, symbols=["ETH/USDT"], kinds=("trades",), backoff=FAST)
+    task = streamer.start()
+    stats = streamer.stats[("trades", "ETH/USDT")]
+    async with pumping(fake_binance, "ETH/USDT", 3_000.0):
+        await wait_until(lambda: stats.updates >= 3)
+        assert stats.gaps == 0, "consecutive trade ids are no gap"
+        before = stats.last_trade_id
+        assert before is not None
+        fake_binance.skip_trade_ids(7)
+        await wait_until(lambda: stats.gaps >= 1)
+    await streamer.stop()
+    task.cancel()
+    gaps = [e.payload["detail"] for e in bus.drain(TOPIC_STATUS, "test") if e.payload["status"] == "gap"]
+    assert len(gaps) == 1 and gaps[0].startswith("trade ids skipped")
+    skipped_from, skipped_to = (int(x) for x in gaps[0].removeprefix("trade ids skipped ").split(" -> "))
+    assert skipped_to - skipped_from > 7
+    trades = bus.drain(TOPIC_TRADE, "test")
+    assert len({e.id for e in trades}) == len(trades)
