@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from trading.execution.paper import PaperExchange
-from trading.types import BookLevel, ExchangeOrder, Market, OrderBook, OrderType, Side
+from trading.types import BookLevel, Candle, ExchangeOrder, Market, OrderBook, OrderType, Side
 
 
 def make_market(symbol: str = "BTC/USDT", venue: str = "alpha", fee: float = 0.001) -> Market:
@@ -52,6 +53,8 @@ class StaticSource:
         self.fee = fee
         self.size = size
         self.books: dict[str, OrderBook] = {}
+        self.candles: dict[str, list[Candle]] = {}  # what fetch_ohlcv serves (none: the venue has no candles)
+        self.ohlcv_calls = 0
         for sym, mid in (mids or {"BTC/USDT": 50_000.0, "ETH/USDT": 3_000.0}).items():
             self.set_mid(sym, mid)
 
@@ -66,6 +69,25 @@ class StaticSource:
 
     async def fetch_order_book(self, symbol: str, limit: int = 20) -> OrderBook:
         return self.books[symbol]
+
+    async def fetch_ohlcv(
+        self, symbol: str, timeframe: str = "1h", since: int | None = None, limit: int = 500
+    ) -> list[Candle]:
+        self.ohlcv_calls += 1
+        if symbol not in self.candles:
+            raise KeyError(f"no candles for {symbol}")
+        return self.candles[symbol][-limit:]
+
+
+def candles_from_returns(start: float, returns: list[float], t0_ms: int = 1_799_000_000_000) -> list[Candle]:
+    """Hourly candles whose closes follow `returns` (log returns) from `start`."""
+    out: list[Candle] = []
+    price = start
+    for i, r in enumerate(returns):
+        nxt = price * math.exp(r)
+        out.append(Candle(t0_ms + i * 3_600_000, price, max(price, nxt), min(price, nxt), nxt, 10.0))
+        price = nxt
+    return out
 
 
 class ProcessDied(BaseException):

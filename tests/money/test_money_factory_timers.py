@@ -32,8 +32,8 @@ def test_built_service_watches_stops_on_its_timer(isolated_settings: Path, monke
     monkeypatch.setenv("STOP_WATCH_INTERVAL_S", "0.05")
     svc = factory.get_trading_service()
     svc.add_stop(_stop_far_above_market(), "test")
-    assert _wait_until(lambda: svc.stops() == [])
-    assert any(a["kind"] == "stop_blocked" for a in svc.alerts)
+    assert _wait_until(lambda: any(a["kind"] == "stop_blocked" for a in svc.alerts))
+    assert svc.stops() == []
     factory.set_trading_service(None)  # replacing the service stops its timers
     assert svc._stop_watch_task is None and svc._reconcile_task is None
 

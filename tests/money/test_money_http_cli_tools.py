@@ -62,7 +62,9 @@ def test_http_money_path_with_scopes(wired: tuple[TestClient, dict[str, str], De
     assert [o["id"] for o in orders] == [oid]
     pos = client.get("/v1/positions", headers=h(keys["read"])).json()
     assert pos["positions"][0]["qty"] == pytest.approx(0.1)
-    assert client.get("/v1/risk", headers=h(keys["read"])).json()["desk_state"] == "active"
+    risk = client.get("/v1/risk", headers=h(keys["read"])).json()
+    assert risk["desk_state"] == "active"
+    assert "factor" in risk["vol_regime"]["BTC/USDT"]  # the regime (here: no candles, factor 1) is visible
     assert client.post("/v1/desk/halt", headers=h(keys["approve"])).status_code == 403
     assert client.post("/v1/desk/halt", json={"reason": "test"}, headers=h(keys["admin"])).json()["state"] == "halted"
     blocked = client.post("/v1/proposals", json=body, headers=h(keys["trade"])).json()

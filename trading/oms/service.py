@@ -37,9 +37,10 @@ from trading.execution.venue import OrderVenue
 from trading.oms.models import AT_VENUE, LIVE, TERMINAL, OrderState, exchange_status_to_state
 from trading.oms.store import Doc, OmsStore
 from trading.portfolio.book import Portfolio, split_symbol
-from trading.risk.gate import Decision, DeskState, MarketView, OrderIntent, PortfolioView, RiskGate
-from trading.risk.limits import RiskLimits
+from trading.risk.gate import CheckResult, Decision, DeskState, MarketView, OrderIntent, PortfolioView, RiskGate
+from trading.risk.limits import RiskLimits, scale_limits
 from trading.risk.metrics import book_report
+from trading.risk.sizing import periods_per_year, vol_regime
 from trading.risk.stops import StopKind, StopRule, evaluate, trailing
 from trading.types import ExchangeOrder, Market, OrderBook, OrderType, Side
 
@@ -131,6 +132,13 @@ class ServiceConfig:
     live: bool = False
     iceberg_wait_s: float = 30.0  # how long an iceberg clip may rest before the remainder is cancelled
     poll_interval_s: float = 0.5
+    # volatility regime: buys get notional limits scaled by recent/whole-window realised vol of these candles
+    vol_regime: bool = True
+    vol_timeframe: str = "1h"
+    vol_bars: int = 168  # the baseline window (a week of hours)
+    vol_recent_bars: int = 24  # the current regime (the last day)
+    vol_floor: float = 0.25  # limits never shrink below this fraction
+    vol_ttl_s: float = 300.0  # candles are re-read at most this often per symbol
 
 
 @dataclass
@@ -178,6 +186,22 @@ def public_fill(doc: Doc) -> Doc:
 
 
 Alert = Callable[[str, Doc], Awaitable[None] | None]
+_REGIME_SCALED = ("max_order_notional", "max_position", "gross_exposure", "net_exposure")
+
+
+def _note_regime(decision: Decision, regime: Doc) -> None:
+    """Record the volatility scaling on the decision; when a scaled limit binds, say so in its reasons."""
+    text = (
+        f"volatility regime: notional limits scaled to {100 * float(regime['factor']):.0f}% "
+        f"(realised vol {100 * float(regime['current_vol']):.0f}% over the last {regime['recent_bars']} "
+        f"{regime['timeframe']} bars vs {100 * float(regime['baseline_vol']):.0f}% over {regime['baseline_bars']})"
+    )
+    decision.checks.append(CheckResult("vol_regime", True, None, text))
+    bound = any(c.name in _REGIME_SCALED and not c.passed for c in decision.checks) or any(
+        c.name == "resize" and any(n in (c.detail or "") for n in _REGIME_SCALED) for c in decision.checks
+    )
+    if bound:
+        decision.reasons.append(text)
 RECONCILE_GRACE_MS = 60_000  # the timer leaves unanswered sends younger than this to the process that sent them
 
 
@@ -211,6 +235,7 @@ class TradingService:
         self._reconcile_task: asyncio.Task[None] | None = None
         self._stop_watch_task: asyncio.Task[None] | None = None
         self._unwatched: set[str] = set()  # symbols with armed stops but no fresh price (alerted once)
+        self._regimes: dict[str, Doc] = {}  # symbol -> last volatility-regime measurement (see refresh_vol_regime)
         self.alerts: list[Doc] = []
         meta = self.store.meta.find_one({"_id": "initial"})
         if meta is None:
@@ -287,7 +312,66 @@ class TradingService:
                     log.warning("book %s %s: %s", name, symbol, exc)
                     continue
                 self._books[(name, symbol)] = (self.clock(), book)
+        await self.refresh_vol_regime(syms)
         self._mark_to_market()
+
+    async def refresh_vol_regime(self, symbols: list[str]) -> None:
+        """Measure each symbol's volatility regime from the venues' candles (at most every `vol_ttl_s`).
+
+        A failed read keeps the previous measurement (marked with the error); without any measurement the factor
+        is 1, i.e. the configured limits, which the regime can only ever tighten."""
+        if not self.config.vol_regime:
+            return
+        now = self.clock()
+        for symbol in symbols:
+            hit = self._regimes.get(symbol)
+            if hit is not None and now - int(hit["checked_ms"]) < self.config.vol_ttl_s * 1000:
+                continue
+            measured = await self._measure_regime(symbol)
+            if "error" in measured and hit is not None and hit.get("source"):
+                measured = {**hit, "error": measured["error"], "checked_ms": now}
+            self._regimes[symbol] = measured
+
+    async def _measure_regime(self, symbol: str) -> Doc:
+        cfg = self.config
+        errors: list[str] = []
+        for name in [self.default_venue, *(v for v in self.venues if v != self.default_venue)]:
+            venue: Any = self.venues[name]
+            fetch = getattr(venue, "fetch_ohlcv", None) or getattr(getattr(venue, "source", None), "fetch_ohlcv", None)
+            if fetch is None:
+                continue
+            try:
+                candles = await fetch(symbol, cfg.vol_timeframe, None, cfg.vol_bars)
+                closes = [float(c.close) for c in candles]
+                regime = vol_regime(closes, cfg.vol_recent_bars, periods_per_year(cfg.vol_timeframe), cfg.vol_floor)
+            except Exception as exc:  # one venue without candles must not stop the others
+                errors.append(f"{name}: {type(exc).__name__}: {exc}")
+                continue
+            return {
+                **regime.to_dict(),
+                "source": name,
+                "timeframe": cfg.vol_timeframe,
+                "measured_ms": self.clock(),
+                "checked_ms": self.clock(),
+            }
+        return {
+            "factor": 1.0,
+            "source": None,
+            "error": "; ".join(errors) or "no venue serves candles",
+            "checked_ms": self.clock(),
+        }
+
+    def limits_for(self, request: OrderRequest) -> tuple[RiskLimits, Doc | None]:
+        """The limits a request is checked against: buys under a raised volatility regime get the notional limits
+        scaled down by the regime factor (never up). Sells keep the configured limits: on spot a sell only reduces
+        exposure, and a protective exit must not shrink when the market turns wild."""
+        regime = self._regimes.get(request.symbol)
+        if regime is None or request.side is not Side.BUY:
+            return self.limits, None
+        factor = min(1.0, float(regime.get("factor", 1.0)))
+        if not factor < 1.0:
+            return self.limits, None
+        return scale_limits(self.limits, factor), regime
 
     def set_book(self, venue: str, book: OrderBook) -> None:
         """Feed a book from a stream (market-data helper) instead of polling."""
@@ -527,7 +611,10 @@ class TradingService:
     ) -> Decision:
         market = self._market_view(request.symbol, venue or request.venue)
         view = self.portfolio_view(venue=venue, exclude_order=exclude_order)
-        decision = RiskGate.check(request.intent(qty), view, market, self.limits)
+        limits, regime = self.limits_for(request)
+        decision = RiskGate.check(request.intent(qty), view, market, limits)
+        if regime is not None:
+            _note_regime(decision, regime)
         if not decision.approved:
             for result in decision.checks:
                 if not result.passed:
@@ -1352,5 +1439,16 @@ class TradingService:
             "pending_approvals": _count(self.store.orders, {"state": S.PENDING_APPROVAL.value}),
             "unresolved_orders": _count(self.store.children, {"state": S.UNRESOLVED.value}),
             "mode": "live" if self.config.live else "paper",
+            "vol_regime": {
+                symbol: {
+                    **{k: v for k, v in regime.items() if k != "checked_ms"},
+                    "scaled_limits": {
+                        f: getattr(scale_limits(self.limits, min(1.0, float(regime["factor"]))), f)
+                        for f in ("max_order_notional", "max_position_notional", "max_gross_exposure",
+                                  "max_net_exposure")
+                    },
+                }
+                for symbol, regime in sorted(self._regimes.items())
+            },
             "alerts": self.alerts[-10:],
         }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -75,3 +76,54 @@ def vol_regime_factor(current_vol: float, baseline_vol: float, floor: float = 0.
     if current_vol <= 0 or baseline_vol <= 0:
         return 1.0
     return max(floor, min(1.0, baseline_vol / current_vol))
+
+
+@dataclass(frozen=True, slots=True)
+class VolRegime:
+    """Short-window realised vol against the whole window's, and the limit factor that follows (<= 1)."""
+
+    factor: float
+    current_vol: float
+    baseline_vol: float
+    recent_bars: int
+    baseline_bars: int
+
+    def to_dict(self) -> dict[str, float | int]:
+        return {
+            "factor": round(self.factor, 6),
+            "current_vol": round(self.current_vol, 6),
+            "baseline_vol": round(self.baseline_vol, 6),
+            "recent_bars": self.recent_bars,
+            "baseline_bars": self.baseline_bars,
+        }
+
+
+def vol_regime(
+    closes: Sequence[float], recent_bars: int = 24, periods_per_year: float = 8760.0, floor: float = 0.25
+) -> VolRegime:
+    """Regime of a close series: realised vol of the last `recent_bars` returns against the whole series'.
+
+    Both vols come from the same bars, so the annualisation only labels them; the factor is their ratio,
+    clamped to [floor, 1] by `vol_regime_factor` (a calm regime never loosens a limit)."""
+    if recent_bars < 3:
+        raise ValueError("recent_bars >= 3")
+    if len(closes) < 2 * recent_bars:
+        raise ValueError(f"need at least {2 * recent_bars} closes for a {recent_bars}-bar regime, got {len(closes)}")
+    current = realised_vol(closes[-(recent_bars + 1):], periods_per_year)
+    baseline = realised_vol(closes, periods_per_year)
+    return VolRegime(vol_regime_factor(current, baseline, floor), current, baseline, recent_bars, len(closes))
+
+
+_UNIT_SECONDS = {"m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def periods_per_year(timeframe: str) -> float:
+    """Bars per year of a ccxt timeframe ('1m', '4h', '1d', '1w')."""
+    try:
+        n, unit = float(timeframe[:-1]), timeframe[-1]
+        seconds = n * _UNIT_SECONDS[unit]
+    except (ValueError, KeyError, IndexError) as exc:
+        raise ValueError(f"unknown timeframe {timeframe!r}") from exc
+    if seconds <= 0:
+        raise ValueError(f"unknown timeframe {timeframe!r}")
+    return 365.0 * 86400.0 / seconds
