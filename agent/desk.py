@@ -10,7 +10,7 @@ import json
 import logging
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -263,13 +263,23 @@ class Desk:
 
     def _audit_tools(self, result: LoopResult, user: str, source: str, session_id: str) -> None:
         executed = Counter(rec.name for rec in result.records)
+        why: dict[str, deque[str]] = {}
+        for tool, reason in result.refusals:
+            why.setdefault(tool, deque()).append(reason)
         entries = []
         for attempt in result.attempted:
             known = attempt["tool"] in self._tool_names
             if attempt["valid"] and known and executed[attempt["tool"]] > 0:
                 executed[attempt["tool"]] -= 1
                 continue  # executed: recorded below with its outcome
-            error = "unknown tool" if not known else (attempt.get("error") or "not executed (budget or arguments)")
+            if not known:
+                error = "unknown tool"
+            elif attempt.get("error"):
+                error = str(attempt["error"])
+            elif why.get(attempt["tool"]):
+                error = why[attempt["tool"]].popleft()
+            else:
+                error = f"not executed ({result.stopped_reason or 'the loop ended first'})"
             entries.append(
                 AuditLog.entry(
                     "agent_tool_call",

@@ -48,6 +48,7 @@ class RequestContext:
     stopped_reason: str | None = None
     model_calls: int = 0
     user: str | None = None  # the person the request acts for (recorded by tools that propose orders)
+    refusals: list[tuple[str, str]] = field(default_factory=list)  # (tool, why it did not run), for the audit log
 
     def emit(self, event: dict[str, Any]) -> None:
         if self.on_event is not None:
@@ -71,9 +72,11 @@ def as_langchain_tool(spec: ToolSpec) -> StructuredTool:
         if ctx is not None:
             if time.monotonic() > ctx.deadline:
                 ctx.stopped_reason = "time budget exhausted"
+                ctx.refusals.append((spec.name, "time budget exhausted"))
                 return _compact({"ok": False, "error": "time budget for this request is exhausted; answer now"})
             if len(ctx.records) >= ctx.max_tool_calls:
                 ctx.stopped_reason = "tool-call budget exhausted"
+                ctx.refusals.append((spec.name, "tool-call budget exhausted"))
                 return _compact({"ok": False, "error": "tool-call budget for this request is exhausted; answer now"})
             ctx.emit({"type": "tool_started", "tool": spec.name, "args": kwargs})
         with acting_for(ctx.user if ctx is not None else None):
@@ -88,7 +91,10 @@ def as_langchain_tool(spec: ToolSpec) -> StructuredTool:
         return _compact(result)
 
     def validation_error(exc: Exception) -> str:
-        return _compact({"ok": False, "error": f"invalid arguments for {spec.name}: {exc}"[:600]})
+        message = f"invalid arguments for {spec.name}: {exc}"[:600]
+        if (ctx := _current.get()) is not None:
+            ctx.refusals.append((spec.name, message[:300]))
+        return _compact({"ok": False, "error": message})
 
     # The schema the model sees forbids unknown fields, so nothing like `approved: true` is silently dropped:
     # the model is told its argument was refused.
@@ -140,6 +146,7 @@ class LoopResult:
     stopped_reason: str | None
     # Every tool call the model asked for, valid or not (unknown tools, malformed arguments): the audit trail.
     attempted: list[dict[str, Any]] = field(default_factory=list)
+    refusals: list[tuple[str, str]] = field(default_factory=list)  # (tool, reason) of valid calls that did not run
 
 
 class AgentLoop:
@@ -187,7 +194,7 @@ class AgentLoop:
         stopped = ctx.stopped_reason
         if stopped is None and len(attempted) > ctx.max_tool_calls:
             stopped = "tool-call budget exhausted"
-        return LoopResult(text, ctx.records, prompt, completion, calls, stopped, attempted)
+        return LoopResult(text, ctx.records, prompt, completion, calls, stopped, attempted, list(ctx.refusals))
 
     def run(self, history: list[BaseMessage], question: str, user: str | None = None) -> LoopResult:
         ctx = self._context(None, user)

@@ -17,6 +17,17 @@ def _audit(client: Any, action: str = "agent_tool_call") -> list[dict[str, Any]]
     return list(client.app.state.db["audit_log"].find({"action": action}))
 
 
+def _assert_every_call_audited(client: Any, fake_llm: FakeOpenAI, *, executed: int, reason: str) -> None:
+    """Each model reply asked for one tool: every ask is in the audit log, run (ok) or cut off by the budget."""
+    audit = _audit(client)
+    assert len(audit) == len(fake_llm.requests), (len(audit), len(fake_llm.requests))
+    assert all(a["details"]["tool"] == "get_ticker" for a in audit)
+    ran = [a for a in audit if a["outcome"] == "ok"]
+    cut = [a for a in audit if a["outcome"] == "refused"]
+    assert len(ran) == executed and len(ran) + len(cut) == len(audit)
+    assert cut and all(a["details"]["error"] == reason for a in cut), [a["details"]["error"] for a in cut]
+
+
 def test_unknown_tool_is_refused_and_audited(make_client: Any, fake_llm: FakeOpenAI) -> None:
     fake_llm.script(
         Reply(tool_calls=[ToolCall("place_order", {"symbol": "BTC/USDT", "side": "buy", "qty": 1000})], reasoning="x"),
@@ -79,6 +90,7 @@ def test_runaway_loop_is_capped(make_client: Any, fake_llm: FakeOpenAI) -> None:
     assert len(body["tools_used"]) <= 4
     assert len(fake_llm.requests) <= 4 + 2
     assert any("budget" in n for n in body["notes"])
+    _assert_every_call_audited(client, fake_llm, executed=len(body["tools_used"]), reason="tool-call budget exhausted")
 
 
 def test_wall_time_budget_ends_the_request(make_client: Any, fake_llm: FakeOpenAI) -> None:
@@ -91,6 +103,7 @@ def test_wall_time_budget_ends_the_request(make_client: Any, fake_llm: FakeOpenA
     elapsed = time.monotonic() - started
     assert elapsed < 1.5 + 2 * 0.6 + 5  # the budget plus at most the calls already in flight, with slack
     assert any("time budget" in n for n in body["notes"]) or "time budget" in body["answer"]
+    _assert_every_call_audited(client, fake_llm, executed=len(body["tools_used"]), reason="time budget exhausted")
 
 
 def test_claiming_to_be_an_approver_changes_nothing(make_client: Any, fake_llm: FakeOpenAI) -> None:
