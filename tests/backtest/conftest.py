@@ -36,3 +36,35 @@ def wave_bars(n: int = 3000, symbol: str = "BTC/USDT", volume: float = 1e9) -> B
 @pytest.fixture()
 def waves() -> Bars:
     return wave_bars()
+
+
+def _bars_from_log(log_p: np.ndarray, symbol: str, open_seed: int | None = None, volume: float = 1e9) -> Bars:
+    n = log_p.shape[0]
+    close = np.exp(log_p)
+    open_ = np.concatenate([close[:1], close[:-1]])
+    if open_seed is not None:
+        open_ = open_ * (1.0 + 0.001 * lcg_noise(n, open_seed))
+    t = np.arange(n, dtype=np.int64) * 3_600_000
+    return Bars(t, open_, np.maximum(open_, close), np.minimum(open_, close), close, np.full(n, volume), symbol)
+
+
+def dislocated_pair(n: int = 600) -> tuple[Bars, Bars]:
+    """y = x times exp(spread): the spread is tiny noise except two known dislocations that decay linearly to
+    zero over 40 bars: y cheap from bar 300 (buy y / sell x), y rich from bar 450 (sell y / buy x)."""
+    t = np.arange(n)
+    lx = math.log(100.0) + 0.01 * np.cumsum(lcg_noise(n, 4242)) + 0.1 * np.sin(t / 50.0)
+    spread = 0.002 * lcg_noise(n, 99)
+    spread[300:340] -= 0.03 * np.linspace(1.0, 0.0, 40)
+    spread[450:490] += 0.03 * np.linspace(1.0, 0.0, 40)
+    return _bars_from_log(lx + spread, "ETH/USDT"), _bars_from_log(lx, "BTC/USDT")
+
+
+def ou_pair(n: int = 3000, beta: float = 1.3) -> tuple[Bars, Bars]:
+    """A cointegrated pair: log y = beta log x - 1 + an AR(1) spread (phi 0.97), x the trending waves."""
+    x = wave_bars(n, "BTC/USDT")
+    e = 0.02 * lcg_noise(n, 2024)
+    s = np.zeros(n)
+    for i in range(1, n):
+        s[i] = 0.97 * s[i - 1] + e[i]
+    y = _bars_from_log(beta * np.log(x.close) - 1.0 + s, "ETH/USDT", open_seed=31)
+    return y, x

@@ -9,6 +9,17 @@ target changes and no order works needs no work, so the loop jumps to the next e
   2. at the close of bar j the strategy's target for j (computed causally from candles up to j) is compared with
      the previous one; a change creates a new order (replacing any remainder), which executes at bar j+1.
 The gate is therefore called only when a target changes (and for partial-fill children), never on idle bars.
+
+The venue is spot in both paths (the gate's no-short rule decides). Two books:
+- `cash`: the account starts in cash; a target weight w means w x equity held. A short target is refused by the
+  gate (event path) or by the same spot rule (vectorised path) and reported in `rejections`, never dropped silently.
+- `relative_value` (spot relative value, for two-legged strategies such as pairs): the account starts holding
+  `inventory` x equity in each leg (valued at the first open) and the rest in cash. The strategy's weights, scaled
+  by `tilt`, shift the book around that inventory: the target quantity of a leg is inventory + tilt x weight x
+  equity / price, so "short the spread leg" means selling part of the inventory, never going below zero, and a flat
+  target returns exactly to the inventory. Trades are the excursions from the inventory (a leg sold down and bought
+  back is a closed "short" round trip); the benchmark is the untouched inventory, and `spread.pnl` is the equity
+  gained over it.
 """
 
 from __future__ import annotations
@@ -24,11 +35,14 @@ import numpy as np
 from trading.backtest.fills import FillModel
 from trading.backtest.ledger import Fills, Trade, closed_trades, equity_curve, fingerprint
 from trading.backtest.metrics import buy_and_hold_equity, compute_metrics, equity_metrics
-from trading.backtest.vectorized import simulate
+from trading.backtest.vectorized import simulate_with_refusals
 from trading.risk import DeskState, MarketView, OrderIntent, PortfolioView, RiskGate, RiskLimits
 from trading.risk.limits import HARD_CEILINGS
 from trading.strategies.base import Bars, FloatArray, Strategy
 from trading.types import Market, OrderType, Side
+
+Book = Literal["auto", "cash", "relative_value"]
+BOOKS: tuple[str, ...] = ("auto", "cash", "relative_value")
 
 
 class Gate(Protocol):
@@ -63,10 +77,49 @@ class BacktestConfig:
     limits: RiskLimits | None = None
     # Apply the desk's drawdown / daily-loss breakers (a breach halts or reduces for the rest of the run).
     breakers: bool = False
+    # How the account holds the symbols (see the module docstring). "auto": relative_value for strategies that
+    # trade two or more symbols, cash otherwise.
+    book: Book = "auto"
+    inventory: float = 0.4  # relative_value: fraction of the initial equity held in each leg at the start
+    tilt: float = 0.4  # relative_value: scale of the strategy's weights around the inventory
 
     def __post_init__(self) -> None:
         if not self.initial_cash > 0:
             raise ValueError("initial_cash must be positive")
+        if self.book not in BOOKS:
+            raise ValueError(f"book must be one of {', '.join(BOOKS)}, got {self.book!r}")
+        if not 0.0 < self.inventory <= 0.5:
+            raise ValueError("inventory must be in (0, 0.5]: a fraction of equity per leg, two legs at most 1")
+        if not 0.0 < self.tilt <= 1.0:
+            raise ValueError("tilt must be in (0, 1]")
+
+
+@dataclass(frozen=True)
+class BookSetup:
+    """The starting book: inventory per symbol (base units), the cash beside it, and the weight scale."""
+
+    kind: str
+    base: FloatArray
+    cash0: float
+    scale: float
+
+
+def setup_book(n_symbols: int, config: BacktestConfig, first_open: FloatArray) -> BookSetup:
+    kind = config.book
+    if kind == "auto":
+        kind = "relative_value" if n_symbols >= 2 else "cash"
+    if kind == "cash":
+        return BookSetup("cash", np.zeros(n_symbols), config.initial_cash, 1.0)
+    if n_symbols < 2:
+        raise ValueError("the relative_value book needs a strategy that trades two symbols (pairs)")
+    if config.inventory * n_symbols > 1.0 + 1e-12:
+        raise ValueError(f"inventory {config.inventory} per leg over {n_symbols} legs exceeds the equity")
+    o = np.asarray(first_open, dtype=np.float64).reshape(-1)
+    if not np.all(o > 0):
+        raise ValueError("the relative_value book needs positive opens on the first bar to value the inventory")
+    base = config.inventory * config.initial_cash / o
+    cash0 = config.initial_cash - float(np.dot(base, o))
+    return BookSetup("relative_value", base, cash0, config.tilt)
 
 
 @dataclass
@@ -84,6 +137,8 @@ class BacktestResult:
     rejections: list[dict[str, Any]] = field(default_factory=list)
     halted_at_bar: int | None = None
     bh_equity: FloatArray | None = None
+    book: dict[str, Any] = field(default_factory=lambda: {"kind": "cash", "venue": "spot"})
+    spread: dict[str, Any] | None = None  # relative_value: equity over the untouched inventory, per-leg PnL
 
     @property
     def fingerprint(self) -> str:
@@ -108,6 +163,8 @@ class BacktestResult:
             "rejections": self.rejections[:20],
             "rejected_orders": len(self.rejections),
             "halted_at_bar": self.halted_at_bar,
+            "book": self.book,
+            "spread": self.spread,
         }
 
 
@@ -127,34 +184,75 @@ def _market(symbol: str, fee: float) -> Market:
     return Market("backtest", symbol, base, quote or "USDT", None, None, None, None, taker_fee=fee, maker_fee=fee)
 
 
+def _symbols(data: Sequence[Bars]) -> list[str]:
+    return [b.symbol or f"asset{i}" for i, b in enumerate(data)]
+
+
 def _finish(
-    strategy: Strategy, data: list[Bars], mode: str, fills: Fills, config: BacktestConfig,
+    strategy: Strategy, data: list[Bars], mode: str, fills: Fills, config: BacktestConfig, book: BookSetup,
     rejections: list[dict[str, Any]] | None = None, halted: int | None = None,
 ) -> BacktestResult:
-    symbols = [b.symbol or f"asset{i}" for i, b in enumerate(data)]
+    symbols = _symbols(data)
     opens, closes, _ = _columns(data)
-    equity, _, pos = equity_curve(fills, closes, config.initial_cash)
+    # marks from the fills alone, then the inventory (constant) added back: linear, so the same as marking the book
+    eq_fills, _, excursion = equity_curve(fills, closes, book.cash0)
+    inventory_value = closes @ book.base
+    equity = eq_fills + inventory_value
+    pos = excursion + book.base
     trades = closed_trades(fills, symbols)
     ts = data[0].timestamp_ms
     bar_ms = int(np.median(np.diff(ts))) if len(ts) > 1 else None
     ppy = strategy.periods_per_year
-    metrics = compute_metrics(equity, pos, closes, fills, trades, ppy, bar_ms)
-    bh_eq = buy_and_hold_equity(closes, config.initial_cash, config.fill.fee, opens)
-    bh: dict[str, Any] = dict(equity_metrics(bh_eq, ppy)) | {"final_equity": float(bh_eq[-1])}
+    # exposure counts bars where the strategy holds something beyond the inventory (float dust is not a position)
+    tol = 1e-9 * np.maximum(np.abs(book.base), 1e-300) if book.kind == "relative_value" else 0.0
+    held = np.where(np.abs(excursion) > tol, excursion, 0.0)
+    metrics = compute_metrics(equity, held, closes, fills, trades, ppy, bar_ms)
     desc = strategy.describe()
     desc.pop("param_specs", None)
+    spread: dict[str, Any] | None = None
+    if book.kind == "relative_value":
+        bh_eq = np.asarray(book.cash0 + inventory_value, dtype=np.float64)
+        bh: dict[str, Any] = dict(equity_metrics(bh_eq, ppy)) | {"final_equity": float(bh_eq[-1]),
+                                                                  "kind": "untouched inventory"}
+        legs = []
+        for a, sym in enumerate(symbols):
+            leg = [t for t in trades if t.symbol == sym]
+            legs.append({"symbol": sym, "fills": int(np.sum(fills.asset == a)), "closed_trades": len(leg),
+                         "closed_pnl": float(sum(t.pnl for t in leg)),
+                         "open_qty": float(held[-1, a]) if held.size else 0.0})
+        spread = {"pnl": float(equity[-1] - bh_eq[-1]), "closed_pnl": float(sum(t.pnl for t in trades)),
+                  "legs": legs}
+        book_json: dict[str, Any] = {
+            "kind": "relative_value", "venue": "spot", "tilt": book.scale, "cash": book.cash0,
+            "inventory": [{"symbol": s, "qty": float(q), "weight": config.inventory}
+                          for s, q in zip(symbols, book.base.tolist(), strict=True)],
+        }
+    else:
+        bh_eq = buy_and_hold_equity(closes, config.initial_cash, config.fill.fee, opens)
+        bh = dict(equity_metrics(bh_eq, ppy)) | {"final_equity": float(bh_eq[-1])}
+        book_json = {"kind": "cash", "venue": "spot"}
     return BacktestResult(desc, symbols, mode, ts, equity, pos, fills, trades, metrics, bh, rejections or [], halted,
-                          bh_eq)
+                          bh_eq, book_json, spread)
+
+
+def _prepare(
+    strategy: Strategy, seq: list[Bars], cfg: BacktestConfig, targets: FloatArray | None
+) -> tuple[FloatArray, BookSetup]:
+    tg = strategy.targets(seq) if targets is None else np.asarray(targets, dtype=np.float64)
+    book = setup_book(len(seq), cfg, np.asarray([b.open[0] for b in seq]))
+    if book.scale != 1.0:
+        tg = tg * book.scale
+    return tg, book
 
 
 def run_vectorized(strategy: Strategy, data: Bars | Sequence[Bars], config: BacktestConfig | None = None,
                    targets: FloatArray | None = None) -> BacktestResult:
     cfg = config or BacktestConfig()
     seq = _as_seq(data)
-    tg = strategy.targets(seq) if targets is None else targets
+    tg, book = _prepare(strategy, seq, cfg, targets)
     o, _, v = _columns(seq)
-    fills = simulate(o, v, tg, cfg.fill, cfg.initial_cash, cfg.max_leverage, spot=True)
-    return _finish(strategy, seq, "vectorized", fills, cfg)
+    fills, refused = simulate_with_refusals(o, v, tg, cfg.fill, book.cash0, cfg.max_leverage, book.base)
+    return _finish(strategy, seq, "vectorized", fills, cfg, book, refused.to_rows(_symbols(seq)))
 
 
 def run_event(
@@ -167,16 +265,16 @@ def run_event(
     """The event-driven backtest with the desk's risk gate and the fill model."""
     cfg = config or BacktestConfig()
     seq = _as_seq(data)
-    symbols = [b.symbol or f"asset{i}" for i, b in enumerate(seq)]
-    tg = strategy.targets(seq) if targets is None else targets
+    symbols = _symbols(seq)
+    tg, book = _prepare(strategy, seq, cfg, targets)
     o, c, v = _columns(seq)
-    fills = _event_loop(seq, symbols, o, c, v, tg, cfg, gate or RiskGate())
-    return _finish(strategy, seq, "event", fills[0], cfg, fills[1], fills[2])
+    fills = _event_loop(seq, symbols, o, c, v, tg, cfg, gate or RiskGate(), book)
+    return _finish(strategy, seq, "event", fills[0], cfg, book, fills[1], fills[2])
 
 
 def _event_loop(
     seq: list[Bars], symbols: list[str], o: FloatArray, c: FloatArray, v: FloatArray, tg: FloatArray,
-    cfg: BacktestConfig, gate: Gate,
+    cfg: BacktestConfig, gate: Gate, book: BookSetup,
 ) -> tuple[Fills, list[dict[str, Any]], int | None]:
     n, k = tg.shape
     limits = cfg.limits or research_limits(symbols, cfg.max_leverage, cfg.breakers)
@@ -196,8 +294,9 @@ def _event_loop(
     fp: list[float] = []
     ff: list[float] = []
     rejections: list[dict[str, Any]] = []
-    cash = cfg.initial_cash
-    pos = [0.0] * k
+    cash = book.cash0
+    base: list[float] = book.base.tolist()
+    pos = list(base)
     prev = [0.0] * k
     want = [0.0] * k
     new_order = [False] * k
@@ -209,9 +308,9 @@ def _event_loop(
     hist_bar: list[int] = [-1]
     hist_cash: list[float] = [cash]
     hist_pos: list[list[float]] = [list(pos)]
-    peak = cash
+    peak = cfg.initial_cash
     peak_upto = 0  # closes [0, peak_upto) are folded into `peak`
-    day_start = cash
+    day_start = cfg.initial_cash
     rng_k = range(k)
 
     def equity_at_close(bar: int) -> float:
@@ -239,11 +338,11 @@ def _event_loop(
                     new_order[a] = False
                     oa = op[a]
                     remaining[a] = 0.0
-                    d = want[a] * val / oa - pos[a]
+                    d = base[a] + want[a] * val / oa - pos[a]
                     if d != 0.0 and oa > 0:
                         buy = d > 0
                         p = oa * (1.0 + slip) if buy else oa * (1.0 - slip)
-                        q = want[a] * val / p - pos[a]
+                        q = base[a] + want[a] * val / p - pos[a]
                         if (q > 0) == buy and q != 0.0:
                             remaining[a] = abs(q)
                             is_buy[a] = buy

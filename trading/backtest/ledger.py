@@ -119,18 +119,20 @@ def closed_trades(fills: Fills, symbols: list[str]) -> list[Trade]:
         open_state: dict[str, float] = {}
         for k in sel.tolist():
             q, p, f, b = float(fills.qty[k]), float(fills.price[k]), float(fills.fee[k]), int(fills.bar[k])
+            q_fill = q  # a fill that flips the position splits its fee pro rata over both trades
             while q != 0.0:
                 if pos == 0.0:
                     open_state = {"bar": b, "sign": 1.0 if q > 0 else -1.0, "in_q": 0.0, "in_v": 0.0,
                                   "out_q": 0.0, "out_v": 0.0, "fees": 0.0, "cash": 0.0, "max": 0.0}
                 sign = open_state["sign"]
                 if q * sign > 0:  # adds to the position
-                    part, frac = q, 1.0
+                    part = q
+                    frac = part / q_fill
                     open_state["in_q"] += abs(part)
                     open_state["in_v"] += abs(part) * p
                 else:  # reduces; may cross zero
                     part = q if abs(q) <= abs(pos) * (1 + 1e-12) else -pos
-                    frac = part / q
+                    frac = part / q_fill
                     open_state["out_q"] += abs(part)
                     open_state["out_v"] += abs(part) * p
                 fee_part = f * frac

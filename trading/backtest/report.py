@@ -41,10 +41,15 @@ def _fmt(v: Any, kind: str) -> str:
 def summary_table(result: BacktestResult) -> str:
     m, bh = result.metrics, result.buy_and_hold
     width = max(len(r[1]) for r in _ROWS)
-    lines = [f"{result.strategy['name']} on {', '.join(result.symbols)} ({result.mode}, {len(result.equity)} bars)",
-             f"{'':<{width}}  {'strategy':>14}  {'buy & hold':>14}"]
+    rv = result.spread is not None
+    bench = "inventory" if rv else "buy & hold"  # relative value is measured against the untouched inventory
+    lines = [f"{result.strategy['name']} on {', '.join(result.symbols)} ({result.mode}, {len(result.equity)} bars, "
+             f"{result.book.get('kind', 'cash')} book)",
+             f"{'':<{width}}  {'strategy':>14}  {bench:>14}"]
     for key, label, kind in _ROWS:
         lines.append(f"{label:<{width}}  {_fmt(m.get(key), kind):>14}  {_fmt(bh.get(key), kind):>14}")
+    if result.spread is not None:
+        lines.append(f"{'Spread PnL':<{width}}  {_fmt(result.spread['pnl'], 'num'):>14}")
     lines.append(f"{'Fingerprint':<{width}}  {result.fingerprint[:16]}")
     if result.rejections:
         lines.append(f"{'Rejected orders':<{width}}  {len(result.rejections)} (first: "
@@ -66,7 +71,8 @@ def plot_equity(result: BacktestResult, path: str | Path) -> Path:
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     ax1.plot(ts, eq, label=f"{result.strategy['name']}", lw=1.2)
     if result.bh_equity is not None:
-        ax1.plot(ts, result.bh_equity, label="buy & hold", lw=1.0, alpha=0.7)
+        ax1.plot(ts, result.bh_equity, label="inventory" if result.spread is not None else "buy & hold", lw=1.0,
+                 alpha=0.7)
     ax1.set_ylabel("equity")
     ax1.legend(loc="upper left")
     ax1.grid(alpha=0.3)

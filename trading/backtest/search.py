@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from trading.backtest.engine import BacktestConfig, _as_seq, _columns
+from trading.backtest.engine import BacktestConfig, _as_seq, _columns, setup_book
 from trading.backtest.ledger import closed_trades, equity_curve
 from trading.backtest.metrics import equity_metrics
 from trading.backtest.vectorized import simulate
@@ -42,9 +42,11 @@ def evaluate(
     window = [b.slice(0, stop) for b in data]
     tg = strat.targets(window)[start:stop]
     o, c, v = _columns([b.slice(start, stop) for b in data])
-    fills = simulate(o, v, tg, config.fill, config.initial_cash, config.max_leverage, spot=True)
-    eq, _, _ = equity_curve(fills, c, config.initial_cash)
-    return eq, len(closed_trades(fills, [b.symbol for b in data]))
+    # the same book as a backtest (pairs: relative value around an inventory), set up at the window's first open
+    book = setup_book(len(data), config, o[0])
+    fills = simulate(o, v, tg * book.scale, config.fill, book.cash0, config.max_leverage, book.base)
+    eq, _, _ = equity_curve(fills, c, book.cash0)
+    return eq + c @ book.base, len(closed_trades(fills, [b.symbol for b in data]))
 
 
 def param_grid(strategy_cls: type[Strategy], points: int = 5, fixed: dict[str, Any] | None = None,

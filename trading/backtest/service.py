@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from trading.backtest.engine import BacktestConfig, BacktestResult, run_event, run_vectorized
+from trading.backtest.engine import BacktestConfig, BacktestResult, Book, run_event, run_vectorized
 from trading.backtest.fills import FillModel
 from trading.backtest.metrics import periods_per_year
 from trading.backtest.report import plot_equity, summary_table
@@ -45,7 +45,12 @@ def backtest(
     participation: float = 0.1,
     breakers: bool = False,
     chart: str | Path | None = None,
+    book: Book = "auto",
+    inventory: float = 0.4,
+    tilt: float = 0.4,
 ) -> tuple[BacktestResult, dict[str, Any]]:
+    """`book`: "auto" runs pairs on the spot relative-value book (inventory in both legs, see engine.py) and
+    single-symbol strategies from cash; "cash" forces the cash book (a pair's short leg is then refused)."""
     ppy = periods_per_year(timeframe)
     strat = make_strategy(strategy, params, ppy)
     seq = align(data)
@@ -54,7 +59,7 @@ def backtest(
     if len(seq[0]) <= strat.warmup():
         raise ValueError(f"{len(seq[0])} bars is not more than the strategy's warm-up of {strat.warmup()} bars")
     cfg = BacktestConfig(initial_cash=initial_cash, fill=FillModel(fee, slippage, participation),
-                         timeframe=timeframe, breakers=breakers)
+                         timeframe=timeframe, breakers=breakers, book=book, inventory=inventory, tilt=tilt)
     res = run_event(strat, seq, cfg) if mode == "event" else run_vectorized(strat, seq, cfg)
     out = res.to_json()
     out["timeframe"] = timeframe

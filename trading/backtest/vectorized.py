@@ -4,15 +4,24 @@ Same rules as the event-driven engine with the risk gate in research limits (cas
 spot) and the same `FillModel` arithmetic, written expression for expression like `trading.risk.gate` so that the
 two paths give identical fills (the parity test checks it). It does not model desk breakers, notional caps,
 allowlists or rate limits; use the event path for those.
+
+The venue is spot, like the gate's: a sell never exceeds what is held. An order the spot rules refuse outright (a
+sell with nothing held, a buy with no cash or leverage headroom) is recorded, as the gate's rejections are in the
+event path, so a short target is never dropped silently. `base` is inventory held from the start (the relative-value
+book): the target quantity is `base + weight * equity / price`, so weight 0 returns exactly to the inventory.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numba as nb
 import numpy as np
+import numpy.typing as npt
 
 from trading.backtest.fills import FillModel
-from trading.backtest.ledger import Fills
+from trading.backtest.ledger import Fills, IntArray
 from trading.strategies.base import FloatArray
 
 
@@ -26,10 +35,17 @@ def _simulate(
     slippage: float,
     participation: float,
     max_leverage: float,
-    spot: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:  # pragma: no cover - compiled
+    base: FloatArray,
+) -> tuple[
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int
+]:  # pragma: no cover - compiled
     n, k = targets.shape
     cap = n * k
+    r_bar = np.empty(cap, dtype=np.int64)
+    r_asset = np.empty(cap, dtype=np.int64)
+    r_qty = np.empty(cap)
+    r_buy = np.empty(cap, dtype=np.bool_)
+    nr = 0
     f_bar = np.empty(cap, dtype=np.int64)
     f_asset = np.empty(cap, dtype=np.int64)
     f_qty = np.empty(cap)
@@ -37,7 +53,7 @@ def _simulate(
     f_fee = np.empty(cap)
     nf = 0
     cash = initial_cash
-    pos = np.zeros(k)
+    pos = base.copy()
     prev = np.zeros(k)
     new_order = np.zeros(k, dtype=np.bool_)  # target changed at the previous close: resolve at this open
     want = np.zeros(k)  # the target weight behind the order
@@ -54,12 +70,12 @@ def _simulate(
                 if new_order[a]:
                     new_order[a] = False
                     o = open_[j, a]
-                    d = want[a] * v / o - pos[a]
+                    d = base[a] + want[a] * v / o - pos[a]
                     remaining[a] = 0.0
                     if d != 0.0 and o > 0:
                         buy = d > 0
                         p = o * (1.0 + slippage) if buy else o * (1.0 - slippage)
-                        q = want[a] * v / p - pos[a]
+                        q = base[a] + want[a] * v / p - pos[a]
                         if (q > 0) == buy and q != 0.0:
                             remaining[a] = abs(q)
                             is_buy[a] = buy
@@ -87,7 +103,7 @@ def _simulate(
                                 qty = max_qty
                             else:
                                 ok = False
-                    elif spot:
+                    else:
                         available = pos[a]
                         if qty > available * (1 + 1e-9):
                             if available > 0:
@@ -95,6 +111,11 @@ def _simulate(
                             else:
                                 ok = False
                     if not ok or not qty > 0:
+                        r_bar[nr] = j
+                        r_asset[nr] = a
+                        r_qty[nr] = remaining[a]
+                        r_buy[nr] = buy
+                        nr += 1
                         remaining[a] = 0.0
                         continue
                     fill = min(qty, participation * volume[j, a])
@@ -125,7 +146,55 @@ def _simulate(
                 new_order[a] = True
                 remaining[a] = 0.0  # a new target replaces whatever was still working
                 active = True
-    return f_bar, f_asset, f_qty, f_price, f_fee, nf
+    return f_bar, f_asset, f_qty, f_price, f_fee, nf, r_bar, r_asset, r_qty, r_buy, nr
+
+
+@dataclass(frozen=True)
+class Refusals:
+    """Orders the spot rules refused outright (the vectorised counterpart of the gate's rejections)."""
+
+    bar: IntArray
+    asset: IntArray
+    qty: FloatArray
+    buy: npt.NDArray[np.bool_]
+
+    def __len__(self) -> int:
+        return int(self.bar.shape[0])
+
+    def to_rows(self, symbols: list[str]) -> list[dict[str, Any]]:
+        rows = []
+        for i in range(len(self)):
+            buy = bool(self.buy[i])
+            sym = symbols[int(self.asset[i])]
+            reason = ("cash/leverage: no headroom left for a buy" if buy else
+                      f"spot sell exceeds the available {sym} (no shorting on spot)")
+            rows.append({"bar": int(self.bar[i]), "symbol": sym, "side": "buy" if buy else "sell",
+                         "qty": float(self.qty[i]), "reasons": [reason]})
+        return rows
+
+
+def simulate_with_refusals(
+    open_: FloatArray,
+    volume: FloatArray,
+    targets: FloatArray,
+    fill_model: FillModel,
+    initial_cash: float = 10_000.0,
+    max_leverage: float = 1.0,
+    base: FloatArray | None = None,
+) -> tuple[Fills, Refusals]:
+    """Run the kernel; arrays are (n,) for one symbol or (n, k). `initial_cash` is the cash beside `base`."""
+    o = np.ascontiguousarray(open_, dtype=np.float64).reshape(targets.shape[0], -1)
+    v = np.ascontiguousarray(volume, dtype=np.float64).reshape(o.shape)
+    t = np.ascontiguousarray(targets, dtype=np.float64).reshape(o.shape)
+    inv = np.zeros(o.shape[1]) if base is None else np.ascontiguousarray(base, dtype=np.float64).reshape(-1)
+    if inv.shape[0] != o.shape[1]:
+        raise ValueError(f"base has {inv.shape[0]} entries for {o.shape[1]} symbol(s)")
+    b, a, q, p, f, nf, rb, ra, rq, rbuy, nr = _simulate(
+        o, v, t, float(initial_cash), fill_model.fee, fill_model.slippage, fill_model.participation,
+        float(max_leverage), inv,
+    )
+    fills = Fills(b[:nf].copy(), a[:nf].copy(), q[:nf].copy(), p[:nf].copy(), f[:nf].copy())
+    return fills, Refusals(rb[:nr].copy(), ra[:nr].copy(), rq[:nr].copy(), rbuy[:nr].copy())
 
 
 def simulate(
@@ -135,14 +204,7 @@ def simulate(
     fill_model: FillModel,
     initial_cash: float = 10_000.0,
     max_leverage: float = 1.0,
-    spot: bool = True,
+    base: FloatArray | None = None,
 ) -> Fills:
-    """Run the kernel; arrays are (n,) for one symbol or (n, k)."""
-    o = np.ascontiguousarray(open_, dtype=np.float64).reshape(targets.shape[0], -1)
-    v = np.ascontiguousarray(volume, dtype=np.float64).reshape(o.shape)
-    t = np.ascontiguousarray(targets, dtype=np.float64).reshape(o.shape)
-    b, a, q, p, f, nf = _simulate(
-        o, v, t, float(initial_cash), fill_model.fee, fill_model.slippage, fill_model.participation,
-        float(max_leverage), bool(spot),
-    )
-    return Fills(b[:nf].copy(), a[:nf].copy(), q[:nf].copy(), p[:nf].copy(), f[:nf].copy())
+    """The fills only (parameter sweeps, benchmarks)."""
+    return simulate_with_refusals(open_, volume, targets, fill_model, initial_cash, max_leverage, base)[0]
