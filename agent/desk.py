@@ -107,7 +107,7 @@ class Desk:
         self.audit = AuditLog(db)
         self.ledger = DailyUsageLedger(db)
         self._model = model
-        self._loop: AgentLoop | None = None
+        self._loops: dict[bool, AgentLoop] = {}  # keyed by `deep`: LLM_MODEL or LLM_DEEP_MODEL
         self._proposing_tools = {name for name, spec in all_tools().items() if spec.proposes_orders}
         self._tool_names = set(all_tools())
 
@@ -116,16 +116,18 @@ class Desk:
     def llm_enabled(self) -> bool:
         return self._model is not None or self.settings.llm_enabled
 
-    def _agent(self) -> AgentLoop:
-        if self._loop is None:
-            model = self._model or build_chat_model(self.settings)
-            self._loop = AgentLoop(
+    def _agent(self, deep: bool = False) -> AgentLoop:
+        """The loop for LLM_MODEL, or LLM_DEEP_MODEL when `deep`; an injected model (tests, benchmarks) serves both."""
+        loop = self._loops.get(deep)
+        if loop is None:
+            model = self._model or build_chat_model(self.settings, deep=deep)
+            loop = self._loops[deep] = AgentLoop(
                 model,
                 all_tools(),
                 max_tool_calls=self.settings.llm_max_tool_calls,
                 max_seconds=self.settings.llm_max_seconds,
             )
-        return self._loop
+        return loop
 
     def call_tool(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
         spec = get_tool(name)
@@ -142,6 +144,7 @@ class Desk:
         user: str = "anonymous",
         source: str = "api",
         narrative: bool = True,
+        deep: bool = False,
     ) -> Answer:
         session_id = session_id or uuid.uuid4().hex
         report = analyze(symbol, self.call_tool)
@@ -165,7 +168,7 @@ class Desk:
             )
             started = time.monotonic()
             try:
-                result = self._agent().run(self.memory.history(session_id), question)
+                result = self._agent(deep).run(self.memory.history(session_id), question, user=user)
             except Exception as exc:  # the narrative is optional; the report stands on its own
                 log.warning("llm narrative failed: %s", exc)
                 answer.notes.append(f"The language model did not answer ({type(exc).__name__}); report only.")
@@ -309,7 +312,13 @@ class Desk:
         self.audit.record_many(entries)
 
     def ask(
-        self, question: str, *, session_id: str | None = None, user: str = "anonymous", source: str = "api"
+        self,
+        question: str,
+        *,
+        session_id: str | None = None,
+        user: str = "anonymous",
+        source: str = "api",
+        deep: bool = False,
     ) -> Answer:
         session_id = session_id or uuid.uuid4().hex
         if not self.llm_enabled:
@@ -325,7 +334,7 @@ class Desk:
         started = time.monotonic()
         history = self.memory.history(session_id)
         try:
-            result = self._agent().run(history, question, user=user)
+            result = self._agent(deep).run(history, question, user=user)
         except Exception as exc:  # the model endpoint failed after its retries: degrade, do not 500
             log.warning("llm request failed: %s", exc)
             self.audit.record("agent_llm_error", user, source=source, outcome="error", error=str(exc)[:300])
@@ -339,18 +348,24 @@ class Desk:
         return self._finish(question, result, session_id, user, source, started)
 
     def ask_stream(
-        self, question: str, *, session_id: str | None = None, user: str = "anonymous", source: str = "api"
+        self,
+        question: str,
+        *,
+        session_id: str | None = None,
+        user: str = "anonymous",
+        source: str = "api",
+        deep: bool = False,
     ) -> Iterator[dict[str, Any]]:
         session_id = session_id or uuid.uuid4().hex
         if not self.llm_enabled or not self._budget_left():
-            answer = self.ask(question, session_id=session_id, user=user, source=source)
+            answer = self.ask(question, session_id=session_id, user=user, source=source, deep=deep)
             yield {"type": "token", "text": answer.answer}
             yield {"type": "answer", "answer": answer.model_dump(mode="json")}
             return
         started = time.monotonic()
         history = self.memory.history(session_id)
         try:
-            for event in self._agent().stream(history, question, user=user):
+            for event in self._agent(deep).stream(history, question, user=user):
                 if event["type"] == "result":
                     answer = self._finish(question, event["result"], session_id, user, source, started)
                     yield {"type": "answer", "answer": answer.model_dump(mode="json")}

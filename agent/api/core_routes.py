@@ -25,11 +25,13 @@ class AskRequest(BaseModel):
     question: str = Field(min_length=1, max_length=4000, description="A question for the desk")
     session_id: str | None = Field(default=None, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")
     stream: bool = Field(default=False, description="Answer as server-sent events (tool events and tokens)")
+    deep: bool = Field(default=False, description="Deeper analysis with LLM_DEEP_MODEL (default: LLM_MODEL)")
 
 
 class AnalyzeRequest(BaseModel):
     symbol: str = Field(min_length=3, max_length=24, examples=["BTC/USDT"])
     session_id: str | None = Field(default=None, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")
+    deep: bool = Field(default=False, description="Narrative from LLM_DEEP_MODEL (default: LLM_MODEL)")
 
     @field_validator("symbol")
     @classmethod
@@ -77,7 +79,9 @@ async def ask(
 ) -> Any:
     user = principal.actor  # the same identity the money routes use, so four-eyes sees the agent's proposals
     if not body.stream:
-        return await asyncio.to_thread(desk.ask, body.question, session_id=body.session_id, user=user, source="api")
+        return await asyncio.to_thread(
+            desk.ask, body.question, session_id=body.session_id, user=user, source="api", deep=body.deep
+        )
     return StreamingResponse(_sse(desk, body, user), media_type="text/event-stream")
 
 
@@ -87,7 +91,8 @@ async def _sse(desk: Desk, body: AskRequest, user: str) -> AsyncIterator[str]:
 
     def produce() -> None:
         try:
-            for event in desk.ask_stream(body.question, session_id=body.session_id, user=user, source="api"):
+            events = desk.ask_stream(body.question, session_id=body.session_id, user=user, source="api", deep=body.deep)
+            for event in events:
                 loop.call_soon_threadsafe(queue.put_nowait, event)
         finally:
             loop.call_soon_threadsafe(queue.put_nowait, None)
@@ -106,7 +111,7 @@ async def analyze(
     desk: Annotated[Desk, Depends(get_desk)],
 ) -> Any:
     return await asyncio.to_thread(
-        desk.analyze, body.symbol, session_id=body.session_id, user=principal.actor
+        desk.analyze, body.symbol, session_id=body.session_id, user=principal.actor, deep=body.deep
     )
 
 
