@@ -232,6 +232,15 @@ def sentiment_eval() -> dict[str, Any]:
     return out
 
 
+def _metric(values: dict[str, Any], key: str) -> float | None:
+    """A rounded metric, or None (JSON null) when it was not measured: NaN is not valid JSON."""
+    v = values.get(key)
+    if v is None:
+        return None
+    f = float(v)
+    return round(f, 4) if np.isfinite(f) else None
+
+
 def main() -> None:
     t_all = time.perf_counter()
     items, data_note = load_items()
@@ -286,24 +295,24 @@ def main() -> None:
         "p95_ms_10k": round(lat10["p95_ms"], 2),
         "p95_ms_100k": round(lat100["p95_ms"], 2),
         "hit_rate": round(hit10, 4),
-        "sentiment_macro_f1": round(float(senti.get("offline_macro_f1", float("nan"))), 4),
-        "vader_macro_f1": round(float(senti.get("vader_macro_f1", float("nan"))), 4),
+        "sentiment_macro_f1": _metric(senti, "offline_macro_f1"),
+        "vader_macro_f1": _metric(senti, "vader_macro_f1"),
         "hit_rate_100k": round(hit100, 4),
         "hit_rate_real_only": round(hit_real, 4),
         "p50_ms_100k": round(lat100["p50_ms"], 2),
         "p95_ms_100k_min_max": [round(lat100["p95_min_ms"], 2), round(lat100["p95_max_ms"], 2)],
         "ingested": rep.fetched, "stored": rep.stored, "dup_near": rep.dup_near, "dup_exact": rep.dup_exact,
         "dup_url": rep.dup_url,
-        "sentiment_accuracy": round(float(senti.get("offline_accuracy", float("nan"))), 4),
-        "vader_accuracy": round(float(senti.get("vader_accuracy", float("nan"))), 4),
-        "lexicon_only_macro_f1": round(float(senti.get("lexicon_only_macro_f1", float("nan"))), 4),
+        "sentiment_accuracy": _metric(senti, "offline_accuracy"),
+        "vader_accuracy": _metric(senti, "vader_accuracy"),
+        "lexicon_only_macro_f1": _metric(senti, "lexicon_only_macro_f1"),
         "phrasebank_split": "test half (md5 odd) of 50Agree",
         "data": data_note,
         "corpus_note": "10k/100k = ingested real docs + synthetic embedding variations",
         "cpu_count": os.cpu_count(),
         "seconds": round(time.perf_counter() - t_all, 1),
     }
-    print(json.dumps(result))
+    print(json.dumps(result, allow_nan=False))
 
 
 if __name__ == "__main__":
