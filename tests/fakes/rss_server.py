@@ -1,7 +1,8 @@
 """Fake RSS/Atom feeds on loopback: good RSS 2.0 and Atom feeds, broken ones, and HTTP failures.
 
 Routes: /feeds/<name> serves `feeds[name]` (bytes or str) with an XML content type; /status/<code> answers that
-HTTP status (429 with Retry-After); /redirect?to=URL answers 302 to URL. `rss()` and `atom()` build documents.
+HTTP status (429 with Retry-After); /redirect?to=URL answers 302 to URL. `rss()` and `atom()` build documents; an
+RSS entry with `content` gets a `content:encoded` body (CDATA HTML). `hosts` records each request's Host header.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ def rss(title: str, entries: list[dict[str, Any]]) -> str:
         items.append(
             f"<item><title>{escape(e['title'])}</title><link>{escape(e['link'])}</link>"
             f"<description>{escape(e.get('summary', ''))}</description>"
-            f"<pubDate>{format_datetime(pub)}</pubDate></item>"
+            + (f"<content:encoded><![CDATA[{e['content']}]]></content:encoded>" if e.get("content") else "")
+            + f"<pubDate>{format_datetime(pub)}</pubDate></item>"
         )
     return (
-        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" '
+        'xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel>'
         f"<title>{escape(title)}</title><link>https://example.com</link><description>d</description>"
         + "".join(items) + "</channel></rss>"
     )
@@ -55,6 +58,7 @@ class FakeFeeds:
     def __init__(self, feeds: dict[str, str | bytes] | None = None) -> None:
         self.feeds: dict[str, str | bytes] = dict(feeds or {})
         self.hits: list[str] = []
+        self.hosts: list[str] = []
         self._server = ThreadedServer(
             Starlette(routes=[
                 Route("/feeds/{name}", self._feed),
@@ -80,6 +84,7 @@ class FakeFeeds:
     async def _feed(self, request: Request) -> Response:
         name = request.path_params["name"]
         self.hits.append(name)
+        self.hosts.append(request.headers.get("host", ""))
         if name not in self.feeds:
             return Response("not found", status_code=404)
         return Response(self.feeds[name], media_type="application/rss+xml")

@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from knowledge.ingest import fetch_all
+from knowledge.ingest import fetch_all, ingest_items
 from knowledge.sources import GoogleCSESource, QuotaExceededError, RSSFeed, SourceError, sources_from_settings
+from knowledge.store import NewsStore
 from tests.fakes.google_cse_server import FakeGoogleCSE, result
 from tests.fakes.rss_server import FakeFeeds, atom, rss
 
@@ -28,6 +29,21 @@ def test_rss_feed_parses_items_cleans_html_and_dates(feeds: FakeFeeds) -> None:
     assert first.source == "Good" and first.origin == "rss"
     assert first.published is not None and abs((first.published - ENTRIES[0]["published"]).total_seconds()) < 1
     assert "<b>" in first.summary  # raw; normalisation cleans it
+
+
+def test_rss_content_encoded_becomes_the_body(feeds: FakeFeeds, store: NewsStore) -> None:
+    body_html = ("<p>The <b>full article</b>: Solana validators restarted the chain after a consensus bug.</p>"
+                 "<p>Second paragraph.</p>")
+    feeds.feeds["full"] = rss("Full Feed", [{"title": "Solana outage explained", "link": "https://a.example/sol",
+                                             "summary": "Short teaser.", "content": body_html}, ENTRIES[0]])
+    items = RSSFeed("Full", feeds.feed_url("full"), allow_private=True).fetch()
+    assert items[0].body == body_html and items[0].summary == "Short teaser."
+    assert items[1].body == ""  # no content:encoded, no body
+    ingest_items(store, items)
+    doc = next(d for d in store.find(limit=10) if d.title == "Solana outage explained")
+    assert "full article" in doc.body and "Solana validators restarted the chain" in doc.body
+    assert "<b>" not in doc.body and "<p>" not in doc.body
+    assert "Second paragraph." in doc.body and doc.summary == "Short teaser."
 
 
 def test_rss_since_and_query_filters(feeds: FakeFeeds) -> None:
