@@ -6,6 +6,9 @@ model fitted on the estimation window before the event (default 7 days of candle
 E[R_c] = alpha * h + beta * R_m(t, t+h), with the market m given as a candle series (e.g. BTC). When c is the
 market itself, or the window is too short, a mean-adjusted model is used (E[R_c] = mean candle return * h).
 Results per event type and horizon: n, mean and median abnormal return, t statistic, share positive.
+
+`impact_analysis` runs the study on stored news events against candles from a `CandleSource` (the tools layer
+supplies one over the market-data candle store, so this package reads candles without importing trading/).
 """
 
 from __future__ import annotations
@@ -14,11 +17,14 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 HORIZONS_H: dict[str, int] = {"1h": 1, "4h": 4, "24h": 24}
+HOUR_MS = 3_600_000
+ESTIMATION_MS = 7 * 24 * HOUR_MS  # the market model is fitted on the 7 days before each event
 
 
 @dataclass(frozen=True)
@@ -141,3 +147,95 @@ def event_study(
                 "share_positive": float((vals > 0).mean()),
             }
     return out
+
+
+class ImpactError(ValueError):
+    """The analysis cannot run (e.g. no candles for a coin or the benchmark); the message says how to fix it."""
+
+
+class CandleSource(Protocol):
+    """Candles of one coin against a fixed quote at one timeframe (at most 1h, so the 1h horizon is one step)."""
+
+    timeframe: str
+    step_ms: int
+
+    def pair(self, coin: str) -> str:
+        """The market symbol of a coin, e.g. SOL -> SOL/USDT."""
+        ...
+
+    def candles(self, coin: str, start_ms: int, end_ms: int) -> Candles | None:
+        """Candles opening in [start_ms, end_ms], ascending; None when there are fewer than two."""
+        ...
+
+    def missing_hint(self, coin: str) -> str:
+        """A sentence saying that the coin has no candles and how to get them."""
+        ...
+
+
+def events_from_docs(docs: Sequence[Any], *, event_type: str | None = None,
+                     symbol: str | None = None) -> list[EventObs]:
+    """One observation per (document, event type), at the publication time; the coins are the document's
+    detected coins (only `symbol` when given)."""
+    out: list[EventObs] = []
+    for d in docs:
+        coins = tuple(c for c in d.symbols if symbol is None or c == symbol)
+        if not coins:
+            continue
+        for etype in d.events:
+            if event_type is None or etype == event_type:
+                out.append(EventObs(d.published, etype, coins))
+    return out
+
+
+def impact_analysis(
+    docs: Sequence[Any],
+    source: CandleSource,
+    *,
+    event_type: str | None = None,
+    symbol: str | None = None,
+    market_symbol: str = "BTC",
+) -> dict[str, Any]:
+    """The event study of stored news events against candles from `source`, as a JSON-able report.
+
+    Raises ImpactError when `symbol` or the benchmark has no candles over the events' window; other coins
+    without candles are listed under `missing_candles` and left out.
+    """
+    events = events_from_docs(docs, event_type=event_type, symbol=symbol)
+    report: dict[str, Any] = {
+        "event_type": event_type, "symbol": source.pair(symbol) if symbol else None,
+        "benchmark": source.pair(market_symbol), "timeframe": source.timeframe, "horizons": list(HORIZONS_H),
+        "events": len(events), "coins": [], "missing_candles": [], "study": {},
+        "method": "abnormal log return = coin return - (alpha + beta * benchmark return), market model fitted on "
+        "the 7 days before each event (mean model for the benchmark itself); entry at the first candle opening "
+        "at or after publication",
+    }
+    if not events:
+        what = f"{event_type} events" if event_type else "events"
+        report["note"] = f"no {what}{f' concerning {symbol}' if symbol else ''} in the knowledge base"
+        return report
+    t_ms = [int(e.time.timestamp() * 1000) for e in events]
+    start = min(t_ms) - ESTIMATION_MS - 2 * source.step_ms
+    end = max(t_ms) + (max(HORIZONS_H.values()) * HOUR_MS) + 2 * source.step_ms
+    coins = sorted({c for e in events for c in e.symbols} | {market_symbol})
+    loaded: dict[str, Candles] = {}
+    missing: list[str] = []
+    for coin in coins:
+        c = source.candles(coin, start, end)
+        if c is None:
+            missing.append(coin)
+        else:
+            loaded[coin] = c
+    needed = []
+    if symbol and symbol not in loaded:
+        needed.append(source.missing_hint(symbol))
+    if market_symbol not in loaded and symbol != market_symbol:
+        needed.append(f"{source.missing_hint(market_symbol)} (the benchmark for abnormal returns)")
+    if needed:
+        raise ImpactError("; ".join(needed))
+    estimation = max(24, ESTIMATION_MS // source.step_ms)
+    report["coins"] = sorted(loaded)
+    report["missing_candles"] = [source.missing_hint(c) for c in missing[:20]]
+    report["study"] = event_study(events, loaded, market_symbol=market_symbol, estimation_candles=estimation)
+    if not report["study"]:
+        report["note"] = "no event has candles after it for the 1h horizon"
+    return report

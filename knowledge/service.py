@@ -15,6 +15,8 @@ from pymongo.database import Database
 
 from core.clock import utcnow
 from core.settings import Settings, get_settings
+from knowledge.events import EVENT_TYPES
+from knowledge.impact import CandleSource, impact_analysis
 from knowledge.ingest import ingest_job
 from knowledge.retrieval import SearchHit, search
 from knowledge.sentiment.index import SymbolSentiment, sentiment_index
@@ -114,6 +116,24 @@ class NewsService:
         syms = list(dict.fromkeys(base_asset(s) for s in symbols))
         docs = self.store.find(symbols=syms, since=as_of - timedelta(hours=window_hours), until=as_of, limit=20_000)
         return [news_signal(docs, s, as_of=as_of, half_life_hours=half_life_hours) for s in syms]
+
+    def impact(
+        self,
+        candles: CandleSource,
+        *,
+        event_type: str | None = None,
+        symbol: str | None = None,
+        since_hours: float | None = None,
+        limit: int = 5_000,
+    ) -> dict[str, Any]:
+        """Event study of the stored events (all history unless `since_hours`) against `candles`."""
+        sym = base_asset(symbol) if symbol else None
+        since = utcnow() - timedelta(hours=since_hours) if since_hours else None
+        docs = self.store.find(symbols=[sym] if sym else None,
+                               events=[event_type] if event_type else list(EVENT_TYPES), since=since, limit=limit)
+        report = impact_analysis(docs, candles, event_type=event_type, symbol=sym)
+        report["documents"] = len(docs)
+        return report
 
     # -- sentiment of given texts ------------------------------------------------------------------------------
     def score_texts(self, texts: Sequence[str], *, offline: bool | None = None) -> list[SentimentResult]:

@@ -1,4 +1,5 @@
-"""News HTTP routes: search, sentiment (per-symbol index, or score given texts), events (scope read); ingest (admin).
+"""News HTTP routes: search, sentiment (per-symbol index, or score given texts), events, impact (scope read); ingest
+(admin).
 
 Handlers are sync `def` (FastAPI runs them in a worker thread): embedding and Chroma calls block.
 """
@@ -12,8 +13,10 @@ from pydantic import BaseModel, Field
 
 from agent.api.auth import require_scope
 from knowledge.events import EVENT_TYPES
+from knowledge.impact import ImpactError
 from knowledge.service import NewsService, set_service
 from knowledge.text import base_asset
+from tools.news import IMPACT_TIMEFRAMES, impact_view
 
 router = APIRouter(tags=["news"])
 
@@ -113,6 +116,34 @@ def news_events(
     items = _service(request).events(symbols=_csv(symbols, upper=True), types=ev, since_hours=since_hours,
                                      limit=limit)
     return {"count": len(items), "events": items}
+
+
+@router.get("/v1/news/impact", dependencies=[Depends(require_scope("read"))])
+def news_impact(
+    request: Request,
+    event_type: str | None = Query(default=None, description=f"one of: {', '.join(EVENT_TYPES)}; default all"),
+    symbol: str | None = Query(default=None, max_length=20, description="a coin, e.g. SOL or SOL/USDT"),
+    since_hours: float | None = Query(default=None, gt=0, le=24 * 3650, description="default: all history"),
+    timeframe: str = Query(default="1h", description=f"candles: {', '.join(IMPACT_TIMEFRAMES)}"),
+) -> dict[str, Any]:
+    """Event study: abnormal returns of the named coins 1h/4h/24h after each event type (benchmark BTC/USDT),
+    from the stored candles (`crypto-agent data download`). 404 when the candles are missing, saying how to get
+    them."""
+    if event_type is not None and event_type not in EVENT_TYPES:
+        raise HTTPException(400, f"unknown event type {event_type!r}; valid: {', '.join(EVENT_TYPES)}")
+    if timeframe not in IMPACT_TIMEFRAMES:
+        raise HTTPException(400, f"timeframe must be one of {', '.join(IMPACT_TIMEFRAMES)}")
+    if symbol and "," in symbol:
+        raise HTTPException(400, "symbol takes one coin, e.g. SOL or SOL/USDT")
+    coins = _csv(symbol, upper=True) if symbol else None
+    sym = coins[0] if coins else None
+    try:
+        return impact_view(_service(request), event_type=event_type, symbol=sym, since_hours=since_hours,
+                           timeframe=timeframe)
+    except ImpactError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from exc
 
 
 class IngestRequest(BaseModel):

@@ -1,4 +1,4 @@
-"""`crypto-agent news ingest|search|sentiment|events`: the news knowledge base from the command line."""
+"""`crypto-agent news ingest|search|sentiment|events|impact`: the news knowledge base from the command line."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    news = sub.add_parser("news", help="news knowledge base: ingest, search, sentiment, events",
+    news = sub.add_parser("news", help="news knowledge base: ingest, search, sentiment, events, impact",
                           description="Crypto news: RSS (keyless) and Google CSE sources, a Chroma knowledge base, "
                           "sentiment and event detection.")
     nsub = news.add_subparsers(dest="news_command", metavar="ACTION")
@@ -54,6 +54,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ev.add_argument("--limit", type=int, default=30)
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=_events)
+
+    im = nsub.add_parser("impact", help="event study: abnormal returns 1h/4h/24h after each event type",
+                         description="Abnormal returns of the coins named in stored news events over 1h, 4h and "
+                         "24h, against BTC/USDT as benchmark, from the stored candles (get them with "
+                         "`crypto-agent data download --symbol SOL/USDT --timeframe 1h --since YYYY-MM-DD`).")
+    im.add_argument("--event-type", default=None, help="one event type (default: all)")
+    im.add_argument("--symbol", default=None, help="one coin, e.g. SOL or SOL/USDT")
+    im.add_argument("--hours", type=float, default=None, help="only events of the last N hours (default: all)")
+    im.add_argument("--timeframe", default="1h", help="candles: 5m, 15m, 30m or 1h (default 1h)")
+    im.add_argument("--json", action="store_true")
+    im.set_defaults(func=_impact)
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -171,4 +182,35 @@ def _events(args: argparse.Namespace) -> int:
         return 0
     for it in items:
         print(f"{it['published']} {','.join(it['events']):<20} {','.join(it['symbols']):<12} {it['title'][:90]}")
+    return 0
+
+
+def _impact(args: argparse.Namespace) -> int:
+    from tools.news import impact_view
+
+    if args.hours is not None and args.hours <= 0:
+        print("error: --hours must be positive", file=sys.stderr)
+        return 2
+    try:
+        report = impact_view(_service(), event_type=args.event_type, symbol=args.symbol, since_hours=args.hours,
+                             timeframe=args.timeframe)
+    except ValueError as exc:  # bad input, or no candles (ImpactError): the message says what to do
+        if args.json:
+            print(json.dumps({"ok": False, "error": str(exc)}))
+        else:
+            print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({"ok": True, **report}, default=str))
+        return 0
+    print(f"{report['events']} events, coins with candles: {', '.join(report['coins']) or 'none'}; "
+          f"benchmark {report['benchmark']}, {report['timeframe']} candles")
+    if report.get("note"):
+        print(report["note"])
+    for etype, by_h in sorted(report["study"].items()):
+        cells = "  ".join(f"{h} n={int(s['n'])} mean {s['mean_car'] * 100:+.2f}% t={s['t_stat']:+.1f}"
+                          for h, s in by_h.items())
+        print(f"{etype:<13} {cells}")
+    for hint in report["missing_candles"]:
+        print(f"  {hint}", file=sys.stderr)
     return 0
