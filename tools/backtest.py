@@ -70,6 +70,8 @@ class BacktestArgs(StrategyArgs):
     fee: float = Field(default=0.001, ge=0, le=0.01)
     slippage: float = Field(default=0.0005, ge=0, le=0.05)
     mode: Literal["event", "vectorized"] = "event"
+    book: Literal["auto", "cash", "relative_value"] = Field(
+        default="auto", description="auto: pairs trade spot relative value around an inventory in both legs")
 
 
 def _load(symbols: list[str], timeframe: str, limit: int) -> tuple[list[Any], list[str]]:
@@ -87,7 +89,8 @@ def _load(symbols: list[str], timeframe: str, limit: int) -> tuple[list[Any], li
 @tool(
     name="backtest_strategy",
     description="Backtest a trading strategy (trend, mean reversion, pairs) on recent candles through the risk gate "
-    "and a fill model with fees, slippage and one bar of latency; returns metrics next to buy and hold.",
+    "and a fill model with fees, slippage and one bar of latency; returns metrics next to buy and hold. Pairs "
+    "(two symbols) trade both legs as spot relative value around an inventory and report the spread's PnL.",
     args=BacktestArgs,
 )
 def backtest_strategy(args: BacktestArgs) -> dict[str, Any]:
@@ -96,7 +99,7 @@ def backtest_strategy(args: BacktestArgs) -> dict[str, Any]:
     bars, notes = _load(args.symbols, args.timeframe, args.limit)
     try:
         _, out = backtest(args.strategy, bars, args.timeframe, dict(args.params), args.mode, fee=args.fee,
-                          slippage=args.slippage)
+                          slippage=args.slippage, book=args.book)
     except ValueError as exc:
         raise ToolError(str(exc)) from exc
     return _sig({
@@ -111,6 +114,8 @@ def backtest_strategy(args: BacktestArgs) -> dict[str, Any]:
         "buy_and_hold": {k: out["buy_and_hold"].get(k) for k in ("total_return", "sharpe", "max_drawdown")},
         "excess_return": out["excess_return"],
         "rejected_orders": out["rejected_orders"],
+        "book": out["book"]["kind"],
+        "spread": out["spread"],
         "fingerprint": out["fingerprint"][:16],
         "note": "in-sample backtest on past data; not a forecast",
     })

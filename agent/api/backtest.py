@@ -29,6 +29,11 @@ class BacktestRequest(StrategyArgs):
     slippage: float = Field(default=0.0005, ge=0, le=0.05)
     participation: float = Field(default=0.1, gt=0, le=1)
     breakers: bool = False
+    book: Literal["auto", "cash", "relative_value"] = Field(
+        default="auto", description="auto: pairs trade spot relative value around an inventory in both legs "
+        "(no shorting below zero), single symbols start in cash")
+    inventory: float = Field(default=0.4, gt=0, le=0.5, description="relative_value: equity fraction per leg")
+    tilt: float = Field(default=0.4, gt=0, le=1, description="relative_value: scale of the spread weights")
     include_chart: bool = False
     optimize: Literal["grid", "optuna"] | None = Field(default=None, description="walk-forward parameter search")
     folds: int = Field(default=4, ge=1, le=20)
@@ -87,7 +92,8 @@ def create_backtest(req: BacktestRequest) -> dict[str, Any]:
         with tempfile.TemporaryDirectory() as tmp:
             chart = Path(tmp) / "equity.png" if req.include_chart else None
             _, out = backtest(req.strategy, bars, req.timeframe, dict(req.params), req.mode, req.initial_cash,
-                              req.fee, req.slippage, req.participation, req.breakers, chart)
+                              req.fee, req.slippage, req.participation, req.breakers, chart, req.book,
+                              req.inventory, req.tilt)
             if chart is not None:
                 out["chart_png_base64"] = base64.b64encode(chart.read_bytes()).decode()
                 out.pop("chart", None)

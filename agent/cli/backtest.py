@@ -62,6 +62,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--slippage", type=float, default=0.0005)
     p.add_argument("--participation", type=float, default=0.1, help="max fraction of a bar's volume per fill")
     p.add_argument("--breakers", action="store_true", help="apply the desk's drawdown / daily-loss breakers")
+    p.add_argument("--book", choices=["auto", "cash", "relative_value"], default="auto",
+                   help="auto: pairs trade spot relative value around an inventory in both legs, others from cash")
+    p.add_argument("--inventory", type=float, default=0.4,
+                   help="relative_value: fraction of equity held in each leg at the start (0-0.5]")
+    p.add_argument("--tilt", type=float, default=0.4, help="relative_value: scale of the spread weights (0-1]")
     p.add_argument("--chart", default=None, help="write an equity + drawdown PNG here")
     p.add_argument("--optimize", choices=["grid", "optuna"], default=None, help="walk-forward parameter search")
     p.add_argument("--folds", type=int, default=4)
@@ -120,7 +125,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
                 print(out["warning"])
             return 0
         _, out = backtest(args.strategy, bars, args.timeframe, params, args.mode, args.cash, args.fee,
-                          args.slippage, args.participation, args.breakers, args.chart)
+                          args.slippage, args.participation, args.breakers, args.chart, args.book,
+                          args.inventory, args.tilt)
     except ValueError as exc:
         return _fail(str(exc), args.json)
     out["data"] = notes
@@ -129,6 +135,10 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         print(json.dumps(out, default=float))
     else:
         print(out["summary"])
+        if out.get("spread"):
+            legs = ", ".join(f"{leg['symbol']} {leg['closed_trades']} trades {leg['closed_pnl']:,.2f}"
+                             for leg in out["spread"]["legs"])
+            print(f"spread PnL over the untouched inventory: {out['spread']['pnl']:,.2f} ({legs})")
         for n in notes:
             print(f"data: {n}")
         if out.get("chart"):

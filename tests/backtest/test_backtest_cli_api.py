@@ -9,7 +9,35 @@ from typing import Any
 import pytest
 
 from agent.cli import main
-from tests.backtest.conftest import wave_bars
+from tests.backtest.conftest import dislocated_pair, wave_bars
+from trading.strategies.base import Bars
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+KNOWN_PAIRS = ["window=100", "test=none", "entry_z=2.5", "exit_z=0.5", "stop_z=10"]
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    """Width and height from the IHDR chunk, after checking the signature and the chunk's CRC."""
+    import struct
+    import zlib
+
+    assert data[:8] == PNG_MAGIC
+    length, kind = struct.unpack(">I4s", data[8:16])
+    assert kind == b"IHDR" and length == 13
+    body = data[16:29]
+    assert struct.unpack(">I", data[29:33])[0] == zlib.crc32(kind + body)
+    assert data[-12:-4] == b"\x00\x00\x00\x00IEND"
+    w, h = struct.unpack(">II", body[:8])
+    return int(w), int(h)
+
+
+def _write_csv(path: Path, b: Bars) -> Path:
+    rows = ["timestamp_ms,open,high,low,close,volume"]
+    rows += [f"{t},{o!r},{h!r},{lo!r},{c!r},{v!r}" for t, o, h, lo, c, v in
+             zip(b.timestamp_ms.tolist(), b.open.tolist(), b.high.tolist(), b.low.tolist(), b.close.tolist(),
+                 b.volume.tolist(), strict=True)]
+    path.write_text("\n".join(rows) + "\n")
+    return path
 
 
 def _csv(path: Path, n: int = 1500) -> Path:
@@ -87,3 +115,106 @@ def test_http_post_backtests_needs_read_scope_and_validates(mongo_db: Any) -> No
     bad = client.post("/v1/backtests", json={**body, "params": {"fast": 50, "slow": 10}},
                       headers={"Authorization": f"Bearer {key}"})
     assert bad.status_code == 422 and "fast" in bad.json()["detail"]
+    # include_chart: the PNG comes back base64-encoded and decodes to a valid image
+    import base64
+
+    r = client.post("/v1/backtests", json={**body, "include_chart": True}, headers={"Authorization": f"Bearer {key}"})
+    assert r.status_code == 200, r.text
+    assert _png_size(base64.b64decode(r.json()["chart_png_base64"])) == (1000, 600)
+    assert "chart" not in r.json()
+    # pairs: two series, both legs trade around the inventory, the spread's PnL is reported
+    y, x = dislocated_pair()
+    series = [[[int(t), o, h, lo, c, v] for t, o, h, lo, c, v in
+               zip(b.timestamp_ms, b.open, b.high, b.low, b.close, b.volume, strict=True)] for b in (y, x)]
+    pairs = {"strategy": "pairs", "symbols": ["ETH/USDT", "BTC/USDT"], "candles": series, "participation": 1.0,
+             "params": {"window": 100, "test": "none", "entry_z": 2.5, "exit_z": 0.5, "stop_z": 10.0}}
+    r = client.post("/v1/backtests", json=pairs, headers={"Authorization": f"Bearer {key}"})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["book"]["kind"] == "relative_value"
+    assert {(t["symbol"], t["side"]) for t in out["trades"]} == {
+        ("ETH/USDT", "long"), ("ETH/USDT", "short"), ("BTC/USDT", "long"), ("BTC/USDT", "short")}
+    assert out["spread"]["pnl"] > 0
+    bad = client.post("/v1/backtests", json={**pairs, "inventory": 0.7}, headers={"Authorization": f"Bearer {key}"})
+    assert bad.status_code == 422
+
+
+def test_cli_pairs_backtest_trades_both_legs_and_reports_the_spread(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    y, x = dislocated_pair()
+    fy, fx = _write_csv(tmp_path / "eth.csv", y), _write_csv(tmp_path / "btc.csv", x)
+    params = [a for kv in KNOWN_PAIRS for a in ("--param", kv)]
+    base = ["backtest", "--strategy", "pairs", "--symbol", "ETH/USDT", "--symbol2", "BTC/USDT", "--data", str(fy),
+            "--data2", str(fx), "--participation", "1", *params, "--json"]
+    outs = []
+    for mode in ("event", "vectorized"):
+        assert main([*base, "--mode", mode]) == 0
+        outs.append(json.loads(capsys.readouterr().out))
+    ev, vec = outs
+    assert ev["book"]["kind"] == "relative_value" and ev["symbols"] == ["ETH/USDT", "BTC/USDT"]
+    assert [(t["symbol"], t["side"], t["entry_bar"], t["exit_bar"]) for t in ev["trades"]] == [
+        ("BTC/USDT", "short", 301, 314), ("ETH/USDT", "long", 301, 314),
+        ("BTC/USDT", "long", 451, 463), ("ETH/USDT", "short", 451, 463)]
+    assert [leg["closed_trades"] for leg in ev["spread"]["legs"]] == [2, 2]
+    assert ev["spread"]["pnl"] > 0
+    assert ev["fingerprint"] == vec["fingerprint"]
+    # the cash book is still there on request, and says what it refused
+    assert main([*base, "--book", "cash"]) == 0
+    cash = json.loads(capsys.readouterr().out)
+    assert cash["book"]["kind"] == "cash" and cash["rejected_orders"] == 2
+    # a bad book setting exits 2 with the reason
+    assert main([*base, "--inventory", "0.9"]) == 2
+    assert "inventory" in capsys.readouterr().err
+
+
+def test_cli_chart_writes_a_valid_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = _csv(tmp_path / "btc.csv", 600)
+    chart = tmp_path / "out" / "eq.png"
+    assert main(["backtest", "--strategy", "trend", "--symbol", "BTC/USDT", "--data", str(f), "--param", "fast=10",
+                 "--param", "slow=40", "--chart", str(chart)]) == 0
+    assert f"chart: {chart}" in capsys.readouterr().out
+    assert _png_size(chart.read_bytes()) == (1000, 600)  # figsize 10x6 at 100 dpi
+
+
+def test_plot_equity_draws_the_drawdown_it_was_given(tmp_path: Path) -> None:
+    import matplotlib.image as mpimg
+    import numpy as np
+
+    from trading.backtest.engine import run_event
+    from trading.backtest.report import plot_equity
+    from trading.strategies import make_strategy
+
+    res = run_event(make_strategy("trend", {"fast": 10, "slow": 40}), wave_bars(800))
+    path = plot_equity(res, tmp_path / "eq.png")
+    img = mpimg.imread(path)
+    assert img.shape[:2] == (600, 1000)
+    # the drawdown panel is filled red (tab:red at alpha .4 over white): some pixels are clearly reddish
+    rgb = img[..., :3]
+    reddish = (rgb[..., 0] > 0.8) & (rgb[..., 1] < 0.75) & (rgb[..., 2] < 0.75)
+    assert int(np.sum(reddish)) > 500
+
+
+def test_backtest_tool_runs_pairs_from_the_candle_store(isolated_settings: Path) -> None:
+    from core.storage import get_db
+    from tools.registry import get_tool
+    from trading.market_data.candles import CandleStore
+    from trading.types import Candle
+
+    store = CandleStore(get_db())
+    for b in dislocated_pair():
+        store.upsert("binance", b.symbol, "1h", [
+            Candle(int(t), float(o), float(h), float(lo), float(c), float(v)) for t, o, h, lo, c, v in
+            zip(b.timestamp_ms, b.open, b.high, b.low, b.close, b.volume, strict=True)])
+    spec = get_tool("backtest_strategy")
+    assert spec is not None
+    params = dict(kv.split("=") for kv in KNOWN_PAIRS)
+    res = spec.invoke({"strategy": "pairs", "symbols": ["ETH/USDT", "BTC/USDT"], "limit": 600,
+                       "params": {k: (v if k in ("test",) else float(v) if "." in v else int(v))
+                                  for k, v in params.items()}})
+    assert res["ok"], res
+    r = res["result"]
+    assert r["book"] == "relative_value" and r["bars"] == 600
+    assert all("candle store (600 candles)" in n for n in r["data"])
+    assert [leg["closed_trades"] for leg in r["spread"]["legs"]] == [2, 2]
+    assert r["spread"]["pnl"] > 0
