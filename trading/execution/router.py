@@ -175,3 +175,21 @@ def route(
         plan.allocations.append(Allocation(quotes[best[2]].venue, filled, n_notional / filled, total))
         plan.savings_bps = 0.0
     return plan
+
+
+def affordable_qty(book: OrderBook, cash: float, taker_fee: float, *, limit_price: float | None = None) -> float:
+    """Base quantity a buy can pay for with `cash` (fees included): walking the asks for a market order, at the
+    limit price for a limit order."""
+    if cash <= 0:
+        return 0.0
+    if limit_price is not None:
+        return cash / (limit_price * (1.0 + taker_fee)) if limit_price > 0 else 0.0
+    left = cash
+    qty = 0.0
+    for lvl in book.asks:
+        unit = lvl.price * (1.0 + taker_fee)
+        if lvl.amount * unit >= left:
+            return qty + left / unit
+        left -= lvl.amount * unit
+        qty += lvl.amount
+    return qty

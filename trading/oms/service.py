@@ -32,7 +32,7 @@ from core.clock import now_ms
 from core.metrics import GATE_REJECTIONS
 from trading.exchanges.errors import OrderNotFound, OrderRejected
 from trading.execution.algos import Algo, Slice, iceberg, twap, volume_profile, vwap
-from trading.execution.router import VenueQuote, route
+from trading.execution.router import VenueQuote, affordable_qty, route
 from trading.execution.venue import OrderVenue
 from trading.oms.models import AT_VENUE, LIVE, TERMINAL, OrderState, exchange_status_to_state
 from trading.oms.store import Doc, OmsStore
@@ -891,32 +891,44 @@ class TradingService:
         except Exception as exc:  # a book failure only narrows the choice of venues
             log.warning("refresh before routing failed: %s", exc)
         quotes: list[VenueQuote] = []
+        with_book: list[str] = []
         for name in venues:
             book = self._fresh_book(name, request.symbol)
             mkt = self._market(name, request.symbol)
             if book is None or mkt is None:
                 continue
-            if request.side is Side.SELL:
-                cap = self.portfolio.venue_positions(name).get(request.symbol, 0.0)
-            else:
-                cap = math.inf
-            quotes.append(VenueQuote(name, book, mkt.taker_fee, cap))
-        if not quotes:
+            with_book.append(name)
+            cap = self._venue_capacity(order_id, request, name, book, mkt)
+            if cap > _EPS:
+                quotes.append(VenueQuote(name, book, mkt.taker_fee, cap))
+        if not with_book:
             return f"no venue with a fresh book for {request.symbol}"
+        if not quotes:
+            what = "quote balance" if request.side is Side.BUY else f"{split_symbol(request.symbol)[0]} balance"
+            return f"no venue has the {what} for {request.symbol} ({', '.join(with_book)})"
+        limit = request.limit_price if request.type is OrderType.LIMIT else None
         if len(quotes) == 1:
-            allocations = [(quotes[0].venue, qty)]
+            allocations = [(quotes[0].venue, min(qty, quotes[0].max_qty))]
         else:
-            plan = route(
-                request.side, qty, quotes, limit_price=request.limit_price if request.type is OrderType.LIMIT else None
-            )
+            plan = route(request.side, qty, quotes, limit_price=limit)
             allocations = [(a.venue, a.qty) for a in plan.allocations]
             if request.type is OrderType.LIMIT:
-                placed = sum(q for _, q in allocations)
-                if qty - placed > _EPS:  # rest of a limit order rests on the best single venue
-                    best = plan.best_single_venue or quotes[0].venue
-                    allocations.append((best, qty - placed))
+                # the rest of a limit order rests where funds remain, best single venue first
+                order = sorted(quotes, key=lambda q: q.venue != (plan.best_single_venue or quotes[0].venue))
+                for q in order:
+                    placed = sum(x for _, x in allocations)
+                    room = q.max_qty - sum(x for v, x in allocations if v == q.venue)
+                    if qty - placed <= _EPS:
+                        break
+                    if room > _EPS:
+                        allocations.append((q.venue, min(room, qty - placed)))
             if not allocations:
                 return f"no liquidity for {request.symbol} on {', '.join(q.venue for q in quotes)}"
+        unplaced = qty - sum(x for _, x in allocations)
+        if unplaced > _EPS:
+            self.store.audit(
+                "route.capped", "oms", order_id, qty=qty, unplaced=unplaced, why="venue balances", venues=with_book
+            )
         merged: dict[str, float] = {}
         for venue, q in allocations:
             merged[venue] = merged.get(venue, 0.0) + q
@@ -925,6 +937,38 @@ class TradingService:
             if reason:
                 return reason
         return None
+
+    def _venue_capacity(
+        self, order_id: str, request: OrderRequest, venue: str, book: OrderBook, mkt: Market
+    ) -> float:
+        """What this venue's own balance allows (base qty): its base holding for sells; for buys the quote cash
+        the gate would count for a child here (fees included), at the gate's price for the order type."""
+        base, quote = split_symbol(request.symbol)
+        if request.side is Side.SELL:
+            held = self.portfolio.cash.get(venue, {}).get(base, 0.0)
+            resting = sum(  # base the venue holds for our open sells there
+                max(0.0, float(c["qty"]) - float(c.get("filled", 0.0)))
+                for c in self.store.children.find(
+                    {"venue": venue, "symbol": request.symbol, "side": "sell",
+                     "state": {"$in": [s.value for s in AT_VENUE]}}
+                )
+            )
+            return max(0.0, held - resting)
+        view = self.portfolio_view(venue=venue, exclude_order=order_id)
+        cash = min(view.cash_free, self.portfolio.cash.get(venue, {}).get(quote, 0.0))
+        if cash <= 0 or book.best_ask is None:
+            return 0.0
+        limits, _ = self.limits_for(request)
+        if request.type is OrderType.LIMIT and request.limit_price:
+            ref = request.limit_price
+        else:
+            ref = book.best_ask * (1.0 + limits.market_slippage_pct)
+        gate_cap = cash / (ref * (1.0 + mkt.taker_fee))
+        limit = request.limit_price if request.type is OrderType.LIMIT else None
+        cap = min(gate_cap, affordable_qty(book, cash, mkt.taker_fee, limit_price=limit))
+        step = mkt.amount_precision
+        # floored to the venue's step, so the gate's own rounding never leaves a sliver of the split unsent
+        return math.floor(cap / step + 1e-9) * step if step and step > 0 else cap
 
     def _committed_qty(self, order_id: str) -> float:
         """Quantity already sent (at venue or filled), so slices never exceed the approved quantity."""
