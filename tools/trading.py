@@ -6,7 +6,8 @@ send or cancel an order.
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -14,6 +15,7 @@ from tools.context import on_behalf_of
 from tools.registry import ToolError, tool
 from trading.execution.algos import Algo
 from trading.oms.service import MarketDataUnavailable, OrderRequest, TradingError
+from trading.risk import sizing
 from trading.types import OrderType, Side
 
 
@@ -152,3 +154,121 @@ def get_risk_status(args: RiskArgs) -> dict[str, Any]:
     if not args.include_limits:
         status.pop("limits", None)
     return status
+
+
+SizingMethod = Literal["fixed_fractional", "atr", "vol_target", "kelly"]
+_SERIES = Field(default=None, min_length=3, max_length=5000)
+
+
+class SizePositionArgs(BaseModel):
+    """Inputs of one sizing method; which fields are needed depends on `method`."""
+
+    method: SizingMethod = Field(
+        description="fixed_fractional (risk_fraction + stop), atr (risk_fraction + atr or highs/lows/closes), "
+        "vol_target (target_vol + realised_vol or closes), kelly (win_prob + win_loss_ratio)"
+    )
+    equity: float = Field(gt=0, le=1e12, description="account equity in the quote currency")
+    entry: float = Field(gt=0, le=1e9, description="entry price")
+    risk_fraction: float | None = Field(default=None, gt=0, le=0.2, description="equity lost at the stop / ATR move")
+    stop: float | None = Field(default=None, gt=0, le=1e9, description="stop price (fixed_fractional)")
+    atr: float | None = Field(default=None, gt=0, le=1e9, description="average true range in price units")
+    atr_multiple: float = Field(default=2.0, gt=0, le=20)
+    atr_period: int = Field(default=14, ge=2, le=200)
+    highs: list[float] | None = _SERIES
+    lows: list[float] | None = _SERIES
+    closes: list[float] | None = Field(default=None, min_length=3, max_length=5000, description="oldest first")
+    periods_per_year: float = Field(default=365.0, gt=0, le=525_600, description="bars per year of `closes`")
+    target_vol: float | None = Field(default=None, gt=0, le=3, description="annualised vol target (0.2 = 20%)")
+    realised_vol: float | None = Field(default=None, gt=0, le=20, description="annualised realised vol")
+    max_leverage: float = Field(default=1.0, gt=0, le=1.0, description="spot: at most 1")
+    win_prob: float | None = Field(default=None, ge=0, le=1)
+    win_loss_ratio: float | None = Field(default=None, gt=0, le=100)
+    kelly_fraction: float = Field(default=0.5, gt=0, le=1)
+    kelly_cap: float = Field(default=0.25, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _needs(self) -> SizePositionArgs:
+        missing: list[str] = []
+        if self.method in ("fixed_fractional", "atr") and self.risk_fraction is None:
+            missing.append("risk_fraction")
+        if self.method == "fixed_fractional":
+            if self.stop is None:
+                missing.append("stop")
+            elif self.stop == self.entry:
+                raise ValueError("stop must differ from entry")
+        if self.method == "atr" and self.atr is None and not (self.highs and self.lows and self.closes):
+            missing.append("atr (or highs, lows and closes)")
+        if self.method == "vol_target":
+            if self.target_vol is None:
+                missing.append("target_vol")
+            if self.realised_vol is None and not self.closes:
+                missing.append("realised_vol (or closes)")
+        if self.method == "kelly":
+            missing += [n for n in ("win_prob", "win_loss_ratio") if getattr(self, n) is None]
+        if missing:
+            raise ValueError(f"{self.method} needs {', '.join(missing)}")
+        for name in ("highs", "lows", "closes"):
+            values = getattr(self, name)
+            if values is not None and not all(math.isfinite(v) and v > 0 for v in values):
+                raise ValueError(f"{name} must be positive finite prices")
+        return self
+
+
+def _need(value: float | None, name: str) -> float:
+    if value is None:
+        raise ValueError(f"{name} is required for this method")
+    return value
+
+
+def compute_size(args: SizePositionArgs) -> dict[str, Any]:
+    """The size and how it was derived (shared by the tool and POST /v1/risk/size). It proposes nothing."""
+    inputs: dict[str, Any] = {}
+    try:
+        if args.method == "fixed_fractional":
+            result = sizing.size_fixed_fractional(
+                args.equity, _need(args.risk_fraction, "risk_fraction"), args.entry, _need(args.stop, "stop")
+            )
+        elif args.method == "atr":
+            atr_value = args.atr
+            if atr_value is None:
+                atr_value = sizing.atr(args.highs or [], args.lows or [], args.closes or [], args.atr_period)
+                inputs["atr"] = atr_value
+            result = sizing.size_atr(
+                args.equity, _need(args.risk_fraction, "risk_fraction"), args.entry, atr_value, args.atr_multiple
+            )
+        elif args.method == "vol_target":
+            realised = args.realised_vol
+            if realised is None:
+                realised = sizing.realised_vol(args.closes or [], args.periods_per_year)
+                inputs["realised_vol"] = realised
+            if not realised > 0:
+                raise ValueError("realised volatility is zero: the closes do not move")
+            result = sizing.size_vol_target(
+                args.equity, _need(args.target_vol, "target_vol"), realised, args.entry, args.max_leverage
+            )
+        else:
+            result = sizing.size_kelly(
+                args.equity,
+                _need(args.win_prob, "win_prob"),
+                _need(args.win_loss_ratio, "win_loss_ratio"),
+                args.entry,
+                args.kelly_fraction,
+                args.kelly_cap,
+            )
+    except ValueError as exc:  # e.g. too few bars for the ATR period, or a flat series
+        raise ToolError(str(exc)) from exc
+    return {
+        **result.to_dict(),
+        "inputs": inputs,
+        "note": "a size only: nothing was proposed; propose_order puts it through the risk gate and an approval",
+    }
+
+
+@tool(
+    name="size_position",
+    description="Position size by fixed fractional risk, ATR, volatility targeting or capped Kelly, with the formula "
+    "and numbers it used. Sizing only: it proposes nothing (use propose_order for that).",
+    args=SizePositionArgs,
+)
+def size_position(args: SizePositionArgs) -> dict[str, Any]:
+    return compute_size(args)

@@ -13,7 +13,8 @@ from pydantic import BaseModel, Field
 
 from agent.api.auth import Principal, require_scope
 from core.cache import TTLCache
-from tools.trading import ProposeOrderArgs
+from tools.registry import ToolError
+from tools.trading import ProposeOrderArgs, SizePositionArgs, compute_size
 from trading.oms.factory import arun, get_trading_service
 from trading.oms.service import MarketDataUnavailable, NotAuthorised, TradingError, TradingService
 
@@ -171,3 +172,12 @@ async def kill(
         return await arun(_svc(request).kill(_who(p), (body.reason if body else "") or "kill switch via API"))
     except NotAuthorised as exc:
         raise HTTPException(status_code=403, detail=str(exc)) from exc
+
+
+@router.post("/v1/risk/size")
+def size_position(body: SizePositionArgs, _p: Principal = Depends(require_scope("read"))) -> dict[str, Any]:
+    """Position size from the desk's sizing functions (the `size_position` tool's); it proposes nothing."""
+    try:
+        return compute_size(body)
+    except ToolError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc

@@ -127,3 +127,67 @@ def periods_per_year(timeframe: str) -> float:
     if seconds <= 0:
         raise ValueError(f"unknown timeframe {timeframe!r}")
     return 365.0 * 86400.0 / seconds
+
+
+@dataclass(frozen=True, slots=True)
+class SizeResult:
+    method: str
+    qty: float  # base quantity
+    notional: float  # qty x entry, quote currency
+    fraction_of_equity: float
+    derivation: str  # the formula with the numbers, for a person to check
+
+    def to_dict(self) -> dict[str, float | str]:
+        return {
+            "method": self.method,
+            "qty": self.qty,
+            "notional": round(self.notional, 8),
+            "fraction_of_equity": round(self.fraction_of_equity, 8),
+            "derivation": self.derivation,
+        }
+
+
+def _result(method: str, qty: float, entry: float, equity: float, derivation: str) -> SizeResult:
+    qty = max(0.0, qty)
+    return SizeResult(method, qty, qty * entry, qty * entry / equity if equity > 0 else 0.0, derivation)
+
+
+def size_fixed_fractional(equity: float, risk_fraction: float, entry: float, stop: float) -> SizeResult:
+    qty = fixed_fractional(equity, risk_fraction, entry, stop)
+    return _result(
+        "fixed_fractional", qty, entry, equity,
+        f"qty = equity x risk_fraction / |entry - stop| = {equity:g} x {risk_fraction:g} / {abs(entry - stop):g}",
+    )
+
+
+def size_atr(equity: float, risk_fraction: float, entry: float, atr_value: float, multiple: float) -> SizeResult:
+    qty = atr_position(equity, risk_fraction, atr_value, multiple)
+    return _result(
+        "atr", qty, entry, equity,
+        f"qty = equity x risk_fraction / (ATR x multiple) = {equity:g} x {risk_fraction:g} / "
+        f"({atr_value:g} x {multiple:g})",
+    )
+
+
+def size_vol_target(
+    equity: float, target_vol: float, realised: float, entry: float, max_leverage: float = 1.0
+) -> SizeResult:
+    notional = vol_target_notional(equity, target_vol, realised, max_leverage)
+    capped = " (capped by leverage)" if notional < equity * target_vol / realised - 1e-9 else ""
+    return _result(
+        "vol_target", notional / entry, entry, equity,
+        f"notional = equity x target_vol / realised_vol = {equity:g} x {target_vol:g} / {realised:.6g}"
+        f"{capped}; qty = notional / entry {entry:g}",
+    )
+
+
+def size_kelly(
+    equity: float, win_prob: float, win_loss_ratio: float, entry: float, fraction: float = 0.5, cap: float = 0.25
+) -> SizeResult:
+    full = kelly_fraction(win_prob, win_loss_ratio)
+    f = capped_kelly(win_prob, win_loss_ratio, fraction, cap)
+    return _result(
+        "kelly", equity * f / entry, entry, equity,
+        f"f* = p - (1 - p) / b = {win_prob:g} - {1 - win_prob:g} / {win_loss_ratio:g} = {full:.6g}; "
+        f"f = clamp({fraction:g} x f*, 0, {cap:g}) = {f:.6g}; qty = equity x f / entry",
+    )
