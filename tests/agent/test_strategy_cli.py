@@ -51,7 +51,7 @@ def test_paper_run_proposes_and_waits_for_approval(sim: None, capsys: Any) -> No
     from core import storage
 
     db = storage.get_db()
-    assert db["fills"].count_documents({}) == 0
+    assert len(list(db["fills"].find({}, {"_id": 1}))) == 0
     states = {d["state"] for d in db["orders"].find({})}
     assert states <= {"pending_approval", "rejected"}
 
@@ -64,22 +64,56 @@ COMPLEMENTARY = [
 ]
 
 
-def test_auto_approval_is_an_operator_switch_and_still_gated(sim: None, capsys: Any) -> None:
+def _run_both(capsys: Any) -> list[dict[str, Any]]:
+    """Switch auto-approval on for both strategies and run them once each until one proposes (the other then
+    stays out: both trade the same paper book, and a flat target would sell what the first one bought)."""
     for name, _ in COMPLEMENTARY:
         assert main(["strategy", "auto-approve", f"{name}:BTC/USDT", "on", "--operator", "alice"]) == 0
     capsys.readouterr()
-    approved: list[dict[str, Any]] = []
+    made: list[dict[str, Any]] = []
     for _, argv in COMPLEMENTARY:
         assert main(["strategy", "run", *argv, "--symbol", "BTC/USDT", "--once", "--warmup", "100"]) == 0
-        bar = _events(capsys.readouterr().out)[-1]
-        approved += [e for e in bar["proposals"] if e["proposal"]["status"] == "pending_approval"]
-    assert approved
-    for entry in approved:
-        assert entry["auto_approval"]["status"] in ("executed", "rejected", "failed")
+        made = _events(capsys.readouterr().out)[-1]["proposals"]
+        if made:
+            break
+    # from the flat fresh paper book a strategy proposes only when it wants to buy, and one of the two does
+    assert len(made) == 1
+    assert made[0]["target"] > 0 and made[0]["proposal"]["order"]["request"]["side"] == "buy"
+    return made
+
+
+def test_auto_approval_executes_an_order_the_gate_passes(sim: None, capsys: Any) -> None:
+    """A fresh 100,000 USDT paper book, a long target on an allowed symbol, default limits: the gate must pass at
+    proposal and again at approval, and the switched-on auto-approval executes it."""
     from core import storage
 
-    audit = storage.get_db()["audit_log"].find_one({"action": "strategy_auto_approve"})
+    made = _run_both(capsys)
+    db = storage.get_db()
+    for entry in made:
+        assert entry["proposal"]["status"] == "pending_approval"
+        auto = entry["auto_approval"]
+        assert auto["status"] == "executed", auto
+        assert auto["order"]["state"] == "filled"
+    assert len(list(db["fills"].find({}, {"_id": 1}))) >= len(made)
+    assert {d["state"] for d in db["orders"].find({})} == {"filled"}
+    audit = db["audit_log"].find_one({"action": "strategy_auto_approve"})
     assert audit is not None and audit["actor"] == "alice"
+
+
+def test_auto_approval_never_passes_a_gate_that_refuses(sim: None, capsys: Any) -> None:
+    """The same strategies with auto-approval on, but the desk is HALTED: the gate refuses every proposal, nothing
+    is approved, nothing is sent, nothing fills."""
+    from core import storage
+
+    assert main(["desk", "halt", "--reason", "test", "--as", "admin"]) == 0
+    made = _run_both(capsys)
+    for entry in made:
+        assert entry["proposal"]["status"] == "rejected"
+        assert any("HALTED" in r for r in entry["proposal"]["reasons"]), entry["proposal"]["reasons"]
+        assert "auto_approval" not in entry  # a refused proposal is never put to the auto-approver
+    db = storage.get_db()
+    assert len(list(db["fills"].find({}, {"_id": 1}))) == 0
+    assert {d["state"] for d in db["orders"].find({})} == {"rejected"}
 
 
 def test_bad_input_exits_2(sim: None, capsys: Any) -> None:
