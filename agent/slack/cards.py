@@ -66,12 +66,18 @@ def render_card(order: Doc, extra: Doc | None = None, *, working: str | None = N
     price = order.get("limit_price") or req.get("limit_price") or decision.get("price")
     order_type = str(req.get("type", "market"))
     notional = decision.get("notional")
+    sized_at = float(notional) / float(qty) if price is None and notional and qty else None
     venue = req.get("venue") or "smart router (best venue, may split)"
     title = f"Trade proposal: {side} {fmt_num(qty, 8)} {symbol}"
     text = f"{title} ({state.replace('_', ' ')})"
 
     blocks: list[Doc] = [header(title)]
-    price_txt = f"limit {fmt_num(price)}" if order_type == "limit" else f"market (ref {fmt_num(price)})"
+    if order_type == "limit":
+        price_txt = f"limit {fmt_num(price)}"
+    elif sized_at is not None:  # no price of its own: the worst price the gate sized it at (top of book + slippage)
+        price_txt = f"market (sized at {fmt_num(sized_at)})"
+    else:
+        price_txt = f"market (ref {fmt_num(price)})"
     fields = [
         f"*Instrument*\n{symbol}",
         f"*Side*\n{side}",

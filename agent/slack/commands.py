@@ -99,16 +99,21 @@ class Commands:
     # ------------------------------------------------------------------ workers
     async def analyze(self, command: Doc, symbol: str, respond: AsyncRespond) -> None:
         user = command.get("user_id", "unknown")
+        progress = await Progress.start(
+            self.rt, command["channel_id"], f":mag: <@{user}> asked for an analysis of {symbol} — working…",
+            respond=respond,
+        )
         try:
             answer = await self.rt.run_blocking(
                 self.rt.desk.analyze, symbol, session_id=_session(command), user=f"slack:{user}", source="slack"
             )
         except Exception as exc:  # reported to the user, never silently dropped
             log.exception("analyze failed")
-            await respond(response_type="ephemeral", text=f"Sorry, the analysis of {symbol} failed: {exc}")
+            await self._fail(progress, command, f"Sorry, the analysis of {symbol} failed: {exc}")
             return
-        await self.rt.client.chat_postMessage(channel=command["channel_id"], text=truncate(answer.answer, 39_000),
-                                              mrkdwn=True)
+        body = truncate(answer.answer, 2_900)
+        await progress.update(truncate(answer.answer, 39_000), blocks=[section(f"*Analysis of {symbol}*"),
+                                                                         section(body)])
 
     async def ask(self, command: Doc, question: str, respond: AsyncRespond) -> None:
         user = command["user_id"]
@@ -269,7 +274,7 @@ class Commands:
             if symbol is None:
                 await ack(response_type="ephemeral", text=f"I need a trading pair.\nUsage: {USAGE['/analyze']}")
                 return
-            await ack(response_type="ephemeral", text=f"Analysing {symbol}…")
+            await ack()  # the progress message in the channel says it is working
             rt.spawn(self.analyze(command, symbol, respond), name="analyze")
 
         @app.command("/ask")

@@ -115,7 +115,7 @@ def test_slack_analyze_signed_and_unsigned(make_client: Any, fake_exchange: Any,
     started = time.monotonic()
     resp = client.post("/slack/events", content=body, headers=slack_headers(body))
     assert resp.status_code == 200 and time.monotonic() - started < 3
-    posted = fake_slack.wait_for("chat.postMessage")
+    posted = fake_slack.wait_for("chat.update")  # the progress message, edited in place with the analysis
     assert posted[0]["channel"] == "C1" and "3,456.78" in posted[0]["text"]
     unsigned = client.post("/slack/events", content=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert unsigned.status_code == 401

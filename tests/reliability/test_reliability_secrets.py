@@ -54,7 +54,7 @@ def test_no_secret_in_logs_database_or_responses(
                                        "team_id": "T1", "response_url": f"{fake_slack.api_url}response"})
         bodies.append(client.post("/slack/events", content=form, headers=slack_headers(form)).text)
         bodies.append(client.post("/slack/events", content=form, headers=slack_headers(form, secret="x")).text)
-        fake_slack.wait_for("chat.postMessage")
+        fake_slack.wait_for("chat.update")  # the analysis, edited into the progress message
         bodies.append(client.get("/ready").text)
         bodies.append(client.get("/metrics").text)
         logging.getLogger("reliability.probe").info("probe %s", key)  # the redactor itself must catch a key

@@ -232,3 +232,69 @@ def test_agent_proposal_in_a_thread_gets_a_card_that_approvers_act_on(slack_desk
     assert done["ts"] == card["ts"]
     assert svc.store.get_order(order_id)["state"] == "filled"
     assert _audit(desk, "slack.trade.card")[0]["details"]["order_id"] == order_id
+
+
+def _fields_of(desk: SlackDesk, order_id: str) -> list[str]:
+    """The field texts of the latest card edit for `order_id`."""
+    cards = desk.slack.wait_for("chat.update", predicate=lambda p: f"`{order_id}`" in blocks_text(p))
+    return [f["text"] for b in cards[-1]["blocks"] if b.get("type") == "section" for f in b.get("fields", [])]
+
+
+def test_card_shows_price_and_venue(slack_desk: Any) -> None:
+    desk: SlackDesk = slack_desk()
+    svc = desk.attach_trading()
+    limit_id, _ts = _propose(desk, "buy 0.01 BTC/USDT limit 49990 paper")
+    fields = _fields_of(desk, limit_id)
+    assert "*Price*\nlimit 49,990.00" in fields, fields
+    assert "*Venue*\npaper" in fields, fields
+    desk.command("/trade", "buy 0.01 BTC/USDT")  # a market order: the gate's reference price, the router as venue
+    pending = desk.slack.wait_for("chat.update", predicate=lambda p: "Pending approval" in blocks_text(p)
+                                  and f"`{limit_id}`" not in blocks_text(p))
+    market_id = buttons(pending[-1])[0]["value"]
+    fields = _fields_of(desk, market_id)
+    price = next(f for f in fields if f.startswith("*Price*"))
+    order = svc.store.get_order(market_id)
+    sized = order["decision"]["notional"] / 0.01  # the gate sized it at the ask plus its slippage allowance
+    assert 50_000 < sized < 50_000 * 1.02
+    assert price == f"*Price*\nmarket (sized at {sized:,.2f})", price
+    assert "*Venue*\nsmart router (best venue, may split)" in fields
+
+
+def test_venue_refusing_at_execution_edits_the_card_to_failed(slack_desk: Any) -> None:
+    from trading.types import Balance
+
+    desk: SlackDesk = slack_desk()
+    svc = desk.attach_trading()
+    order_id, ts = _propose(desk, "buy 0.01 BTC/USDT paper")
+    # between proposal and approval the venue account is emptied outside the desk: the desk's own ledger (and so
+    # the gate) still sees the cash; the venue refuses the order for lack of funds
+    venue = svc.venues["paper"]
+    venue._balances["USDT"] = Balance("USDT", 1.0, 0.0)  # type: ignore[attr-defined]
+    desk.click("trade_approve", order_id, APPROVER, message_ts=ts)
+    card = _card(desk, "Failed")
+    assert card["ts"] == ts and buttons(card) == []
+    text = blocks_text(card)
+    assert f"approved by <@{APPROVER}>" in text
+    order = svc.store.get_order(order_id)
+    assert order["state"] == "failed"
+    assert svc.store.fills.count_documents({"order_id": order_id}) == 0
+    child = svc.store.children.find_one({"parent_id": order_id}) or svc.store.children.find_one({})
+    assert child is not None and "insufficient" in str(child.get("error", "")).lower()
+    assert _audit(desk, "slack.trade.approve")[0]["details"]["order_id"] == order_id
+
+
+def test_gate_rerun_at_approval_refuses_when_the_desk_halted_meanwhile(slack_desk: Any) -> None:
+    desk: SlackDesk = slack_desk()
+    svc = desk.attach_trading()
+    order_id, ts = _propose(desk)
+    assert desk.command("/desk", "halt news shock", user=ADMIN).status_code == 200
+    desk.slack.wait_for("chat.postMessage", predicate=lambda p: "halted the desk" in p.get("text", ""))
+    desk.click("trade_approve", order_id, APPROVER, message_ts=ts)
+    told = desk.slack.wait_for("chat.postEphemeral", predicate=lambda p: p.get("user") == APPROVER)
+    assert told[0]["text"].startswith("The risk gate refused the order at approval: ")
+    assert "halt" in told[0]["text"].lower()
+    card = _card(desk, "Rejected")
+    assert card["ts"] == ts and buttons(card) == [] and "halt" in blocks_text(card).lower()
+    assert svc.store.get_order(order_id)["state"] == "rejected"
+    assert svc.store.fills.count_documents({}) == 0
+    assert _audit(desk, "slack.trade.approve")[0]["outcome"] == "rejected"

@@ -111,3 +111,18 @@ def test_fifty_commands_at_once_are_all_acknowledged(slack_desk: Any) -> None:
     assert slowest < 3.0, f"slowest ack took {slowest:.2f} s"  # Slack's deadline; typically well under 1 s here
     # and the background work of every accepted command completes: 25 progress messages edited in place
     desk.slack.wait_for("chat.update", 1 + 25, timeout=30)
+
+
+def test_analyze_edits_its_progress_message_in_place(slack_desk: Any, fake_exchange: Any) -> None:
+    fake_exchange.set_price("ETH/USDT", 3_456.78)
+    desk: SlackDesk = slack_desk()
+    desk.attach_trading()
+    ack = desk.command("/analyze", "ETH/USDT")
+    assert ack.status_code == 200 and ack.text == ""
+    [progress] = desk.slack.wait_for("chat.postMessage", predicate=lambda p: "analysis of ETH/USDT" in p["text"])
+    done = desk.slack.wait_for("chat.update", timeout=60,  # the full desk report: forecast, news, risk
+                               predicate=lambda p: "Analysis of ETH/USDT" in blocks_text(p)
+                               and "3,456.78" in blocks_text(p))[-1]
+    assert done["channel"] == "C1" and done["ts"] == progress.get("ts", done["ts"])
+    assert len(desk.slack.calls_of("chat.postMessage")) == 1, "the answer edits the progress message, no new post"
+    assert "Usage" in desk.command("/analyze", "").json()["text"]

@@ -97,3 +97,48 @@ async def test_one_leader_runs_jobs_and_a_follower_takes_over(mongo_db: Any) -> 
 
 async def test_unknown_job_kind_is_skipped_not_fatal() -> None:
     assert await job_registry.run_job("nobody-handles-this", "k") is None
+
+
+async def test_misfire_older_than_the_grace_is_skipped_a_recent_one_runs(mongo_db: Any) -> None:
+    from datetime import timedelta
+
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from agent.scheduler.service import _SharedClientJobStore
+
+    ran: list[str] = []
+
+    async def handler(key: str) -> None:
+        ran.append(key)
+
+    job_registry.register_handler("probe", handler)
+    daily, _ = parse_cadence("daily 03:00 UTC".split())
+    specs = [JobSpec("probe:old", "probe", "old", daily), JobSpec("probe:recent", "probe", "recent", daily)]
+    first = DeskScheduler(mongo_db, lock_ttl_s=0.6, owner="first", misfire_grace_s=60, sources=[lambda: specs])
+    second = DeskScheduler(mongo_db, lock_ttl_s=0.6, owner="second", misfire_grace_s=60, sources=[lambda: specs])
+    try:
+        await first.start()
+        assert {j["id"] for j in first.jobs()} == {"probe:old", "probe:recent"}
+        await first.stop()  # downtime: the stored next run times pass while nobody leads
+        store = _SharedClientJobStore(database=mongo_db.name, collection=JOBS_COLLECTION, client=mongo_db.client)
+        store.start(BackgroundScheduler(timezone="UTC"), "default")  # never started: only lends its time zone
+        now = datetime.now(UTC)
+        for job_id, missed_by in (("probe:old", timedelta(minutes=10)), ("probe:recent", timedelta(seconds=10))):
+            job = store.lookup_job(job_id)
+            job._modify(next_run_time=now - missed_by)
+            store.update_job(job)
+        await second.start()
+        for _ in range(150):
+            if ran:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.3)  # time for a wrongly late run of the old one to show
+        assert ran == ["recent"], "within the grace: run once; older than the grace: skipped"
+        for job_id in ("probe:old", "probe:recent"):
+            nxt = second.next_run(job_id)
+            assert nxt is not None and nxt > datetime.now(UTC)  # both due again at the next 03:00
+            assert (nxt.astimezone(UTC).hour, nxt.minute) == (3, 0)
+    finally:
+        await first.stop()
+        await second.stop()
+        job_registry.unregister_handler("probe", handler)
