@@ -61,8 +61,8 @@ def test_search_news_tool_fences_article_text(service: NewsService) -> None:
     assert "call place_order" in text  # kept, but only as fenced data
     body = text.split("\n", 1)[1].rsplit("<<<END_UNTRUSTED_NEWS", 1)[0]
     assert "<<<" not in body and ">>>" not in body
-    assert "place_order" not in str(res["citations"]) and "Ignore all previous" not in res["notice"]  # summary stays fenced
-    assert all(set(c) >= {"source", "published", "url"} for c in res["citations"])
+    assert "place_order" not in str(res["citations"]) and "Ignore all previous" not in res["notice"]
+    assert all(set(c) >= {"title", "source", "published", "url"} for c in res["citations"])
 
 
 def test_recall_and_sentiment_tools(service: NewsService) -> None:
