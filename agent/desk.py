@@ -14,6 +14,7 @@ from collections import Counter, deque
 from collections.abc import Iterator
 from typing import Any, Literal
 
+import openai
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, Field
 from pymongo.database import Database
@@ -32,6 +33,13 @@ from tools.registry import all_tools, get_tool
 log = logging.getLogger(__name__)
 
 NARRATIVE_OFF = "LLM narrative is off (no LLM_API_KEY set): this is the deterministic analysis from the desk's tools."
+
+
+def _failure_note(exc: BaseException) -> str:
+    if isinstance(exc, openai.APITimeoutError):
+        return f"The language model did not answer (timed out: {type(exc).__name__})"
+    status = getattr(exc, "status_code", None)
+    return f"The language model did not answer ({type(exc).__name__}{f', HTTP {status}' if status else ''})"
 
 
 class ToolUse(BaseModel):
@@ -171,8 +179,17 @@ class Desk:
                 result = self._agent(deep).run(self.memory.history(session_id), question, user=user)
             except Exception as exc:  # the narrative is optional; the report stands on its own
                 log.warning("llm narrative failed: %s", exc)
-                answer.notes.append(f"The language model did not answer ({type(exc).__name__}); report only.")
+                answer.notes.append(f"{_failure_note(exc)}; report only.")
             else:
+                if result.model_timed_out:
+                    self._account(result)
+                    self._audit_tools(result, user, source, session_id)
+                    answer.notes.append(f"{self._timeout_note()}; report only.")
+                    answer.answer = f"{text}\n\n_{answer.notes[-1]}_"
+                    self.memory.append(
+                        session_id, f"analyze {symbol}", answer.answer, {"mode": "deterministic", "user": user}
+                    )
+                    return answer
                 llm = self._finish(f"analyze {symbol}", result, session_id, user, source, started)
                 return answer.model_copy(
                     update={
@@ -216,16 +233,35 @@ class Desk:
         )
         return answer
 
-    def _finish(
-        self, question: str, result: LoopResult, session_id: str, user: str, source: str, started: float
-    ) -> Answer:
-        uses = [ToolUse(tool=r.name, args=r.args, ok=r.ok, result=r.result, ms=round(r.ms, 2)) for r in result.records]
+    def _account(self, result: LoopResult) -> Usage:
+        """Tokens and cost of the model calls that answered, into the daily ledger and the metrics."""
         usage = Usage(result.prompt_tokens, result.completion_tokens, result.llm_calls)
         cost = usage.cost_usd(self.settings.llm_price_in_per_mtok, self.settings.llm_price_out_per_mtok)
         self.ledger.record(usage, cost)
         LLM_TOKENS.labels("prompt").inc(usage.prompt_tokens)
         LLM_TOKENS.labels("completion").inc(usage.completion_tokens)
         LLM_COST.inc(cost)
+        return usage
+
+    def _timeout_note(self) -> str:
+        return (
+            "The language model did not answer within this request's time budget "
+            f"(LLM_MAX_SECONDS={self.settings.llm_max_seconds:g} s)"
+        )
+
+    def _timed_out(self, question: str, result: LoopResult, session_id: str, user: str, source: str) -> Answer:
+        """A model call was cut off by the wall budget: what ran is accounted and audited, the answer is the
+        deterministic analysis."""
+        self._account(result)
+        self._audit_tools(result, user, source, session_id)
+        note = f"{self._timeout_note()}; deterministic analysis instead."
+        return self._deterministic_answer(question, session_id, user, source, note)
+
+    def _finish(
+        self, question: str, result: LoopResult, session_id: str, user: str, source: str, started: float
+    ) -> Answer:
+        uses = [ToolUse(tool=r.name, args=r.args, ok=r.ok, result=r.result, ms=round(r.ms, 2)) for r in result.records]
+        usage = self._account(result)
         proposals = [u.result for u in uses if u.tool in self._proposing_tools and u.ok and isinstance(u.result, dict)]
         notes = [f"stopped early: {result.stopped_reason}"] if result.stopped_reason else []
         text = result.text.strip() or "The model returned no answer text."
@@ -261,7 +297,8 @@ class Desk:
         """What the gate decided, so the audit trail of an agent's proposal needs no join with the orders."""
         if tool not in self._proposing_tools or not isinstance(result, dict):
             return {}
-        order = result.get("order") if isinstance(result.get("order"), dict) else {}
+        order = result.get("order")
+        order = order if isinstance(order, dict) else {}
         return {"status": result.get("status"), "order_id": order.get("id"), "reasons": result.get("reasons") or []}
 
     def _audit_tools(self, result: LoopResult, user: str, source: str, session_id: str) -> None:
@@ -339,12 +376,10 @@ class Desk:
             log.warning("llm request failed: %s", exc)
             self.audit.record("agent_llm_error", user, source=source, outcome="error", error=str(exc)[:300])
             return self._deterministic_answer(
-                question,
-                session_id,
-                user,
-                source,
-                f"The language model did not answer ({type(exc).__name__}); deterministic analysis instead.",
+                question, session_id, user, source, f"{_failure_note(exc)}; deterministic analysis instead."
             )
+        if result.model_timed_out:
+            return self._timed_out(question, result, session_id, user, source)
         return self._finish(question, result, session_id, user, source, started)
 
     def ask_stream(
@@ -366,7 +401,11 @@ class Desk:
         history = self.memory.history(session_id)
         try:
             for event in self._agent(deep).stream(history, question, user=user):
-                if event["type"] == "result":
+                if event["type"] == "result" and event["result"].model_timed_out:
+                    answer = self._timed_out(question, event["result"], session_id, user, source)
+                    yield {"type": "token", "text": answer.answer}
+                    yield {"type": "answer", "answer": answer.model_dump(mode="json")}
+                elif event["type"] == "result":
                     answer = self._finish(question, event["result"], session_id, user, source, started)
                     yield {"type": "answer", "answer": answer.model_dump(mode="json")}
                 else:

@@ -14,14 +14,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import openai
 from langchain.agents import create_agent
 from langchain.agents.middleware import AgentMiddleware
-from langchain.agents.middleware.types import hook_config
+from langchain.agents.middleware.types import ModelRequest, ModelResponse, hook_config
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.tools import StructuredTool
 from pydantic import ConfigDict
 
+from agent.llm.chat_model import request_deadline
 from agent.prompts import SYSTEM_PROMPT
 from core.metrics import TOOL_LATENCY
 from tools.context import acting_for
@@ -49,6 +51,7 @@ class RequestContext:
     model_calls: int = 0
     user: str | None = None  # the person the request acts for (recorded by tools that propose orders)
     refusals: list[tuple[str, str]] = field(default_factory=list)  # (tool, why it did not run), for the audit log
+    model_timed_out: bool = False  # a model call was cut off by the request's wall budget
 
     def emit(self, event: dict[str, Any]) -> None:
         if self.on_event is not None:
@@ -135,6 +138,19 @@ class BudgetMiddleware(AgentMiddleware):  # type: ignore[type-arg]
             return None
         return {"jump_to": "end", "messages": [AIMessage(content=text)]}
 
+    def wrap_model_call(self, request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]) -> Any:
+        """A model call cut off because the request's wall time ran out ends the loop instead of failing it, so the
+        tool calls made so far are still accounted and audited; the desk then answers deterministically."""
+        try:
+            return handler(request)
+        except openai.APITimeoutError:
+            ctx = _current.get()
+            if ctx is None or time.monotonic() < ctx.deadline - 0.05:
+                raise  # the per-call timeout (LLM_TIMEOUT_S), not the wall budget: the desk's failure path
+            ctx.model_timed_out = True
+            ctx.stopped_reason = "time budget exhausted while waiting for the model"
+            return AIMessage(content="")
+
 
 @dataclass
 class LoopResult:
@@ -147,6 +163,7 @@ class LoopResult:
     # Every tool call the model asked for, valid or not (unknown tools, malformed arguments): the audit trail.
     attempted: list[dict[str, Any]] = field(default_factory=list)
     refusals: list[tuple[str, str]] = field(default_factory=list)  # (tool, reason) of valid calls that did not run
+    model_timed_out: bool = False
 
 
 class AgentLoop:
@@ -194,14 +211,17 @@ class AgentLoop:
         stopped = ctx.stopped_reason
         if stopped is None and len(attempted) > ctx.max_tool_calls:
             stopped = "tool-call budget exhausted"
-        return LoopResult(text, ctx.records, prompt, completion, calls, stopped, attempted, list(ctx.refusals))
+        return LoopResult(
+            text, ctx.records, prompt, completion, calls, stopped, attempted, list(ctx.refusals), ctx.model_timed_out
+        )
 
     def run(self, history: list[BaseMessage], question: str, user: str | None = None) -> LoopResult:
         ctx = self._context(None, user)
         token = _current.set(ctx)
         try:
             messages = [*history, HumanMessage(question)]
-            state = self.graph.invoke({"messages": messages}, config=self._config())
+            with request_deadline(ctx.deadline):
+                state = self.graph.invoke({"messages": messages}, config=self._config())
         finally:
             _current.reset(token)
         return self._summarise(state["messages"], ctx, len(history))
@@ -212,6 +232,8 @@ class AgentLoop:
         ctx = self._context(events.append, user)
         token = _current.set(ctx)
         final_messages: list[BaseMessage] = [*history, HumanMessage(question)]
+        deadline = request_deadline(ctx.deadline)
+        deadline.__enter__()
         try:
             for mode, payload in self.graph.stream(
                 {"messages": final_messages},
@@ -229,6 +251,7 @@ class AgentLoop:
             while events:
                 yield events.pop(0)
         finally:
+            deadline.__exit__(None, None, None)
             _current.reset(token)
         yield {"type": "result", "result": self._summarise(final_messages, ctx, len(history))}
 

@@ -3,11 +3,23 @@
 Deepseek's thinking mode answers 400 when an earlier assistant turn with tool calls is replayed without its
 `reasoning_content`; stock `ChatOpenAI` drops that field on the way in. Any other OpenAI-compatible endpoint
 (OpenAI, Ollama, vLLM) ignores the extra field, so the same class serves all of them.
+
+Retries (429, 408/409, 5xx, timeouts, connection errors) are ours, not the openai client's: the client would sleep
+up to 60 s on a Retry-After and give every attempt the full timeout, whatever the request's wall budget. Here each
+attempt's timeout is the smaller of LLM_TIMEOUT_S and the time the request has left, and a retry whose wait would
+not leave time for another attempt is not made.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import contextvars
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import openai
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -18,13 +30,114 @@ from langchain_openai import ChatOpenAI
 
 from core.settings import Settings
 
+log = logging.getLogger(__name__)
+
 REASONING_KEY = "reasoning_content"
 
-
 EMPTY_REPLY_RETRIES = 2
+RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 8.0
+MAX_RETRY_AFTER_S = 60.0
+MIN_ATTEMPT_S = 0.05  # an attempt with less time than this left is not worth starting
+
+T = TypeVar("T")
+
+# Monotonic deadline of the request being served (set by the agent loop); None outside a request.
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("llm_deadline", default=None)
+
+
+@contextmanager
+def request_deadline(deadline: float | None) -> Iterator[None]:
+    token = _deadline.set(deadline)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def seconds_left() -> float | None:
+    deadline = _deadline.get()
+    return None if deadline is None else deadline - time.monotonic()
+
+
+def attempt_timeout(configured: float | None, left: float | None) -> float | None:
+    """Per-attempt timeout: the configured one, cut to what is left of the request's wall budget."""
+    if left is None:
+        return configured
+    left = max(left, MIN_ATTEMPT_S)
+    return left if configured is None else min(configured, left)
+
+
+def retry_after_s(headers: Mapping[str, str] | None, now: float | None = None) -> float | None:
+    """Seconds a server asked us to wait: `retry-after-ms`, or `retry-after` in seconds or as an HTTP date."""
+    if not headers:
+        return None
+    try:
+        return max(0.0, float(headers["retry-after-ms"]) / 1000.0)
+    except (KeyError, TypeError, ValueError):
+        pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    parsed = email.utils.parsedate_tz(value)
+    if parsed is None:
+        return None
+    return max(0.0, email.utils.mktime_tz(parsed) - (time.time() if now is None else now))
+
+
+def backoff_s(attempt: int, retry_after: float | None, jitter: float | None = None) -> float:
+    """Honour a sane Retry-After; otherwise exponential backoff (0.5, 1, 2 ... capped at 8 s) with up to 25 % jitter."""
+    if retry_after is not None and retry_after <= MAX_RETRY_AFTER_S:
+        return retry_after
+    j = random.random() if jitter is None else jitter  # nosec B311 - jitter, not security
+    return min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2.0**attempt) * (1.0 - 0.25 * j)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, openai.APIConnectionError):  # timeouts included
+        return True
+    return isinstance(exc, openai.APIStatusError) and exc.status_code in RETRY_STATUSES
+
+
+def _headers_of(exc: BaseException) -> Mapping[str, str] | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    return headers if isinstance(headers, Mapping) else None
 
 
 class ReasoningChatOpenAI(ChatOpenAI):
+    retries: int = 0  # our retries on 429/5xx/timeouts; build_chat_model turns the openai client's own off
+
+    def _retrying(self, call: Callable[[], T]) -> T:
+        attempt = 0
+        while True:
+            try:
+                return call()
+            except Exception as exc:
+                if attempt >= self.retries or not is_retryable(exc):
+                    raise
+                wait = backoff_s(attempt, retry_after_s(_headers_of(exc)))
+                left = seconds_left()
+                if left is not None and wait + MIN_ATTEMPT_S >= left:
+                    raise  # no time left for another attempt within this request's budget
+                log.info("llm call failed (%s); retry %d in %.2f s", type(exc).__name__, attempt + 1, wait)
+                time.sleep(wait)
+                attempt += 1
+
+    def _generate_once(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        run_manager: CallbackManagerForLLMRun | None,
+        kwargs: dict[str, Any],
+    ) -> ChatResult:
+        return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -32,13 +145,34 @@ class ReasoningChatOpenAI(ChatOpenAI):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        def once() -> ChatResult:
+            return self._retrying(lambda: self._generate_once(messages, stop, run_manager, kwargs))
+
         # Deepseek sometimes answers with an empty message (no text, no tool call); ask again before giving up.
-        result = super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+        result = once()
         for _ in range(EMPTY_REPLY_RETRIES):
             if not _is_empty(result):
                 break
-            result = super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+            result = once()
         return result
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        # Retry only while nothing has been streamed: a half-delivered answer cannot be taken back.
+        def start() -> tuple[ChatGenerationChunk | None, Iterator[ChatGenerationChunk]]:
+            chunks = super(ReasoningChatOpenAI, self)._stream(messages, stop=stop, run_manager=run_manager, **kwargs)
+            return next(chunks, None), chunks
+
+        first, rest = self._retrying(start)
+        if first is None:
+            return
+        yield first
+        yield from rest
 
     def _create_chat_result(
         self, response: dict[str, Any] | openai.BaseModel, generation_info: dict[str, Any] | None = None
@@ -75,6 +209,9 @@ class ReasoningChatOpenAI(ChatOpenAI):
                     out[REASONING_KEY] = reasoning
         # Deepseek's thinking mode rejects tool_choice; the agent never needs to force a tool.
         payload.pop("tool_choice", None)
+        configured = self.request_timeout if isinstance(self.request_timeout, int | float) else None
+        if (timeout := attempt_timeout(configured, seconds_left())) is not None:
+            payload["timeout"] = timeout
         return payload
 
 
@@ -98,7 +235,8 @@ def build_chat_model(settings: Settings, *, deep: bool = False) -> ReasoningChat
         base_url=settings.llm_base_url,
         api_key=settings.llm_api_key,
         timeout=settings.llm_timeout_s,
-        max_retries=settings.llm_max_retries,  # the openai client backs off on 429 and 5xx
+        max_retries=0,  # retries are ours (see the module docstring): they respect the request's wall budget
+        retries=settings.llm_max_retries,
         stream_usage=True,
         temperature=0.2,
     )

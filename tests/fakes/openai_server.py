@@ -5,12 +5,18 @@ returning a `Reply`, so a script can answer with numbers taken from the tool res
 `deepseek_strict=True` the server enforces Deepseek's thinking-mode rules: every earlier assistant message that
 carried tool calls must send its `reasoning_content` back, and `tool_choice` is refused (both answer 400, as the
 real API does).
+
+Faults: a `Reply` with `status` 429/500/503 answers that HTTP error (with `headers`, e.g. `Retry-After`); `delay_s`
+waits before answering; `stall=True` never answers and holds the connection until the client gives up (or the
+server stops). A request whose client hung up before the answer counts in `abandoned`; `request_times` holds the
+monotonic arrival time of every request (to check a client's backoff).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -41,6 +47,8 @@ class Reply:
     error: str | None = None
     raw_body: str | None = None  # send this text as-is (garbage replies)
     delay_s: float = 0.0
+    stall: bool = False  # hold the request until the client disconnects (a hung upstream)
+    headers: dict[str, str] = field(default_factory=dict)  # extra response headers (e.g. Retry-After on a 429)
     prompt_tokens: int = 50
     completion_tokens: int = 20
 
@@ -67,6 +75,9 @@ class FakeOpenAI:
     ):
         self.steps: list[Step] = list(steps or [])
         self.requests: list[dict[str, Any]] = []
+        self.request_times: list[float] = []
+        self.abandoned = 0  # requests whose client disconnected before the answer
+        self._released = threading.Event()
         self.deepseek_strict = deepseek_strict
         self.loop_forever = loop_forever  # when the script runs out, keep answering with this step
         self._server = ThreadedServer(Starlette(routes=[Route("/v1/chat/completions", self._chat, methods=["POST"])]))
@@ -81,6 +92,7 @@ class FakeOpenAI:
         return self.base_url
 
     def stop(self) -> None:
+        self._released.set()  # let stalled handlers finish so the server can shut down
         self._server.stop()
 
     def __enter__(self) -> FakeOpenAI:
@@ -111,6 +123,7 @@ class FakeOpenAI:
         except json.JSONDecodeError:
             return JSONResponse({"error": {"message": "invalid json", "type": "invalid_request_error"}}, 400)
         self.requests.append(body)
+        self.request_times.append(time.monotonic())
         if self.deepseek_strict and (problem := self._deepseek_violation(body)):
             return JSONResponse({"error": {"message": problem, "type": "invalid_request_error"}}, 400)
         if self.steps:
@@ -120,16 +133,34 @@ class FakeOpenAI:
         else:
             return JSONResponse({"error": {"message": "script exhausted", "type": "server_error"}}, 500)
         reply = step(body) if callable(step) else step
-        if reply.delay_s:
-            await asyncio.sleep(reply.delay_s)
+        if (reply.stall or reply.delay_s) and not await self._wait(request, None if reply.stall else reply.delay_s):
+            self.abandoned += 1
+            return Response(status_code=499)  # nobody is listening any more
         if reply.raw_body is not None:
-            return Response(reply.raw_body, status_code=reply.status, media_type="application/json")
+            return Response(
+                reply.raw_body, status_code=reply.status, media_type="application/json", headers=reply.headers
+            )
         if reply.status != 200:
-            return JSONResponse({"error": {"message": reply.error or "error", "type": "server_error"}}, reply.status)
+            kind = "rate_limit_error" if reply.status == 429 else "server_error"
+            return JSONResponse(
+                {"error": {"message": reply.error or "error", "type": kind}}, reply.status, headers=reply.headers
+            )
         model = body.get("model", "fake-model")
         if body.get("stream"):
             return StreamingResponse(self._stream(reply, model, body), media_type="text/event-stream")
         return JSONResponse(self._completion(reply, model))
+
+    async def _wait(self, request: Request, seconds: float | None) -> bool:
+        """Sleep `seconds` (None: until released); False when the client hung up first."""
+        end = None if seconds is None else time.monotonic() + seconds
+        while end is None or time.monotonic() < end:
+            if await request.is_disconnected():
+                return False
+            if seconds is None and self._released.is_set():
+                return False
+            step = 0.02 if end is None else min(0.02, max(end - time.monotonic(), 0.0))
+            await asyncio.sleep(step)
+        return not await request.is_disconnected()
 
     @staticmethod
     def _tool_calls_json(reply: Reply) -> list[dict[str, Any]]:
