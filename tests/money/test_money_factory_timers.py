@@ -14,7 +14,7 @@ from trading.risk.stops import StopKind, StopRule
 
 def _stop_far_above_market() -> StopRule:
     # a stop-loss whose trigger is far above any simulated price fires on the first look; with no position to
-    # sell, the gate refuses the reduce-only exit and the rule is spent (alert `stop_blocked`)
+    # protect the rule is spent (alert `stop_spent`) without an order
     return StopRule("t-sl", "BTC/USDT", 0.01, StopKind.STOP_LOSS, 10_000_000.0, "t")
 
 
@@ -32,8 +32,9 @@ def test_built_service_watches_stops_on_its_timer(isolated_settings: Path, monke
     monkeypatch.setenv("STOP_WATCH_INTERVAL_S", "0.05")
     svc = factory.get_trading_service()
     svc.add_stop(_stop_far_above_market(), "test")
-    assert _wait_until(lambda: any(a["kind"] == "stop_blocked" for a in svc.alerts))
-    assert svc.stops() == []
+    assert _wait_until(lambda: svc.stops() == [])
+    assert any(a["kind"] == "stop_spent" and a["why"] == "position gone" for a in svc.alerts)
+    assert svc.list_orders() == []  # nothing was proposed for a position that is not there
     factory.set_trading_service(None)  # replacing the service stops its timers
     assert svc._stop_watch_task is None and svc._reconcile_task is None
 

@@ -4,6 +4,7 @@ another desk process may be doing right now."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -110,3 +111,68 @@ async def test_timer_reconcile_leaves_recent_sends_to_their_sender(desk: Desk) -
     await other.reconcile()
     assert other.store.get_order(oid)["state"] == "filled"  # type: ignore[index]
     assert crashing.creates == 1 and other.store.fills.count_documents({"order_id": oid}) == 1
+
+
+async def test_stop_blocked_by_a_halted_desk_stays_armed_and_fires_after_resume(desk: Desk) -> None:
+    svc = desk.svc
+    await _bought_with_stops(desk, stop_loss=48_000.0, take_profit=55_000.0)
+    svc.halt("admin", "incident")
+    desk.source.set_mid("BTC/USDT", 47_500.0)
+    for _ in range(3):
+        (blocked,) = await svc.watch_stops()
+        assert blocked.status == "blocked" and any("HALTED" in r for r in blocked.reasons)
+    assert [a["kind"] for a in svc.alerts].count("stop_blocked") == 1  # one alert per blocked episode
+    assert {s["_id"].split("-")[-1] for s in svc.stops()} == {"sl", "tp"}  # still armed, OCO partner too
+    assert svc.portfolio.consolidated()["BTC/USDT"] == pytest.approx(0.1)
+    svc.resume("admin")
+    (fired,) = await svc.watch_stops()
+    assert fired.status == "executed" and fired.order["state"] == "filled"  # type: ignore[index]
+    assert svc.portfolio.consolidated().get("BTC/USDT", 0.0) == pytest.approx(0.0, abs=1e-9)
+    assert svc.stops() == [] and await svc.watch_stops() == []
+
+
+async def test_stop_without_a_fresh_book_or_under_the_rate_limit_stays_armed(desk: Desk) -> None:
+    svc = desk.svc
+    await _bought_with_stops(desk, stop_loss=48_000.0)
+    desk.clock.advance(svc.config.market_max_age_ms / 1000 + 1)  # the book the service holds goes stale
+    (blocked,) = await svc.on_price("BTC/USDT", 47_000.0)
+    assert blocked.status == "blocked" and "no fresh order book" in blocked.reasons[0]
+    assert len(svc.stops()) == 1
+    # the price recovers: that episode ends; a new one alerts again
+    await svc.refresh_market(["BTC/USDT"])
+    assert await svc.on_price("BTC/USDT", 49_000.0) == []
+    limits = svc.limits
+    svc.limits = replace(limits, max_orders_per_minute=1)  # the buy's child used the only slot
+    (rate,) = await svc.on_price("BTC/USDT", 47_000.0)
+    assert rate.status == "blocked" and any("order rate" in r for r in rate.reasons)
+    assert [a["kind"] for a in svc.alerts].count("stop_blocked") == 2
+    svc.limits = limits
+    desk.source.set_mid("BTC/USDT", 47_000.0)
+    await svc.refresh_market(["BTC/USDT"])
+    (fired,) = await svc.on_price("BTC/USDT", 47_000.0)
+    assert fired.status == "executed" and svc.stops() == []
+
+
+async def test_two_watchers_never_fire_one_stop_twice(mongo_db: Database[dict[str, Any]]) -> None:
+    desk = Desk(mongo_db)
+    await _bought_with_stops(desk, stop_loss=48_000.0)
+    other = desk.new_service()  # a second desk process on the same database and venue
+    seen: list[list[Any]] = []
+
+    class RacingVenue(CrashAfterSend):
+        async def create_order(self, *a: Any, **kw: Any) -> Any:
+            # while this process's exit is on its way, the other watcher sees the same price
+            seen.append(await other.on_price("BTC/USDT", 47_500.0))
+            return await self.inner.create_order(*a, **kw)
+
+    racing = RacingVenue(desk.venue)
+    racing.crash = False
+    first = desk.new_service(racing)
+    desk.source.set_mid("BTC/USDT", 47_500.0)
+    await other.refresh_market(["BTC/USDT"])
+    fired = await first.watch_stops()
+    assert [r.status for r in fired] == ["executed"]
+    assert seen == [[]]  # the rule was claimed: the other watcher did nothing
+    assert len(list(mongo_db["orders"].find({"source": "stop"}))) == 1
+    assert await other.on_price("BTC/USDT", 47_000.0) == []  # spent
+    assert desk.new_service().portfolio.consolidated().get("BTC/USDT", 0.0) == pytest.approx(0.0, abs=1e-9)

@@ -186,6 +186,11 @@ def public_fill(doc: Doc) -> Doc:
 
 
 Alert = Callable[[str, Doc], Awaitable[None] | None]
+STOP_CLAIM_MS = 120_000  # a stop claim older than this was left by a process that died mid-exit
+# gate checks whose refusal a later moment can lift: a fired stop stays armed when its exit meets only these
+_STOP_TRANSIENT = frozenset(
+    {"desk_state", "symbol_halt", "orders_per_minute", "daily_loss", "drawdown", "market_price"}
+)
 _REGIME_SCALED = ("max_order_notional", "max_position", "gross_exposure", "net_exposure")
 
 
@@ -1368,60 +1373,128 @@ class TradingService:
         return results
 
     async def on_price(self, symbol: str, price: float) -> list[ActionResult]:
-        """Evaluate stop rules for `symbol` at `price`; fired rules become reduce-only sells through the gate."""
+        """Evaluate stop rules for `symbol` at `price`; fired rules become reduce-only sells through the gate.
+
+        A rule is claimed atomically before its exit is tried (two watchers never fire one stop twice) and stays
+        armed until its exit executes or the position it protects is gone: an exit refused for a transient reason
+        (desk halted or reducing, symbol halted, no fresh book, order-rate limit) releases the claim, raises one
+        `stop_blocked` alert per blocked episode, and fires again on a later price."""
         results: list[ActionResult] = []
         for doc in list(self.store.stops.find({"symbol": symbol, "active": True})):
             rule = StopRule.from_doc(doc)
             fired, updated = evaluate(rule, price)
             if not fired:
+                sets: Doc = {}
                 if updated.trigger != rule.trigger:
-                    self.store.stops.update_one(
-                        {"_id": rule.id, "active": True},
-                        {"$set": {"trigger": updated.trigger, "high_water": updated.high_water}},
-                    )
+                    sets.update(trigger=updated.trigger, high_water=updated.high_water)
+                if doc.get("blocked"):
+                    sets["blocked"] = False  # the price came back above the trigger: that blocked episode is over
+                if sets:
+                    self.store.stops.update_one({"_id": rule.id, "active": True}, {"$set": sets})
                 continue
-            # one-cancels-other: only the first to flip its group fires
+            now = self.clock()
+            token = uuid.uuid4().hex
             claimed = self.store.stops.find_one_and_update(
-                {"_id": rule.id, "active": True}, {"$set": {"active": False, "fired_ms": self.clock()}}
+                {
+                    "_id": rule.id,
+                    "active": True,
+                    "$or": [{"claim": None}, {"claim_ms": {"$lt": now - STOP_CLAIM_MS}}],
+                },
+                {"$set": {"claim": token, "claim_ms": now}},
+                return_document=ReturnDocument.AFTER,
             )
             if claimed is None:
-                continue
-            self.store.stops.update_many({"group": rule.group, "active": True}, {"$set": {"active": False}})
-            results.append(await self._protective_exit(rule, price))
+                continue  # another watcher is firing it right now, or it was just spent
+            results.append(await self._protective_exit(StopRule.from_doc(claimed), price, token))
         return results
 
-    async def _protective_exit(self, rule: StopRule, price: float) -> ActionResult:
+    async def _spend_stop(self, rule: StopRule, token: str, why: str) -> None:
+        """The stop did its job (or has nothing left to protect): disarm it and its one-cancels-other group."""
+        spent = self.store.stops.find_one_and_update(
+            {"_id": rule.id, "claim": token},
+            {"$set": {"active": False, "claim": None, "blocked": False, "fired_ms": self.clock(), "spent": why}},
+        )
+        if spent is not None:
+            self.store.stops.update_many({"group": rule.group, "active": True}, {"$set": {"active": False}})
+            self.store.audit("stop.spent", "desk:stops", None, id=rule.id, why=why)
+
+    async def _block_stop(self, rule: StopRule, token: str, reasons: list[str]) -> ActionResult:
+        """A transient refusal: release the claim, keep the rule armed, alert once per blocked episode."""
+        before = self.store.stops.find_one_and_update(
+            {"_id": rule.id, "claim": token},
+            {"$set": {"claim": None, "blocked": True, "blocked_reasons": reasons}},
+            return_document=ReturnDocument.BEFORE,
+        )
+        if before is not None and not before.get("blocked"):
+            await self._emit(
+                "stop_blocked", {"rule": rule.id, "symbol": rule.symbol, "reasons": reasons, "armed": True}
+            )
+        return ActionResult("blocked", reasons=reasons)
+
+    async def _protective_exit(self, rule: StopRule, price: float, token: str) -> ActionResult:
+        held = self.portfolio.consolidated().get(rule.symbol, 0.0)
+        if held <= _EPS:
+            await self._spend_stop(rule, token, "position gone")
+            await self._emit("stop_spent", {"rule": rule.id, "symbol": rule.symbol, "why": "position gone"})
+            return ActionResult("spent", reasons=[f"no {rule.symbol} position left to protect"])
+        _buys, sells, _ = self._pending(None)
+        available = held - sells.get(rule.symbol, 0.0)
+        if available <= _EPS:  # other sells (perhaps an earlier exit whose outcome is unknown) cover the position
+            return await self._block_stop(rule, token, [f"open sells already cover the {rule.symbol} position"])
         request = OrderRequest(
             symbol=rule.symbol,
             side=Side.SELL,
-            qty=rule.qty,
+            qty=min(rule.qty, available),
             reduce_only=True,
             allow_resize=True,
             note=f"{rule.kind.value} {rule.id} at {price}",
         )
+        try:
+            decision = self.check(request)
+        except MarketDataUnavailable as exc:
+            return await self._block_stop(rule, token, [str(exc)])
+        if not decision.approved:
+            failed = {c.name for c in decision.checks if not c.passed}
+            if failed & _STOP_TRANSIENT or not failed:
+                return await self._block_stop(rule, token, decision.reasons)
+            # a refusal no later price changes (below the exchange minimum, off the allowlist): disarm and say so
+            await self._spend_stop(rule, token, "refused: " + "; ".join(decision.reasons))
+            await self._emit(
+                "stop_blocked",
+                {"rule": rule.id, "symbol": rule.symbol, "reasons": decision.reasons, "armed": False},
+            )
+            return ActionResult("rejected", reasons=decision.reasons)
         result = self.propose(request, "desk:stops", source="stop")
         if result.status != "pending_approval" or result.order is None:
-            await self._emit("stop_blocked", {"rule": rule.id, "symbol": rule.symbol, "reasons": result.reasons})
-            return result
+            return await self._block_stop(rule, token, result.reasons)
         order_id = result.order["_id"]
         # A protective exit was approved together with the order that armed it: no second human click.
-        decision = self.check(request, exclude_order=order_id)
-        if not decision.approved:
-            new = self.store.transition(
-                order_id, [S.PENDING_APPROVAL], S.REJECTED, {"reasons": decision.reasons}, actor="risk"
-            )
-            return ActionResult("rejected", new, reasons=decision.reasons)
-        self.store.transition(
+        approved = self.store.transition(
             order_id,
             [S.PENDING_APPROVAL],
             S.APPROVED,
             {"approved_by": f"stop:{rule.id}", "approved_ms": self.clock(), "approved_qty": decision.qty},
             actor="desk:stops",
         )
+        if approved is None:
+            return await self._block_stop(rule, token, ["exit order changed state before approval"])
         await self.execute(order_id)
-        return ActionResult(
-            "executed", self.store.get_order(order_id), list(self.store.fills.find({"order_id": order_id}))
-        )
+        final = self.store.get_order(order_id) or {}
+        fills = list(self.store.fills.find({"order_id": order_id}))
+        filled = float(final.get("filled_qty") or 0.0)
+        if filled >= request.qty * (1 - 1e-9) or self.portfolio.consolidated().get(rule.symbol, 0.0) <= _EPS:
+            await self._spend_stop(rule, token, f"exit {order_id} executed")
+            return ActionResult("executed", final, fills)
+        if filled > 0:
+            # part of the exit executed: what is left stays protected by the same (smaller) rules
+            for sibling in self.store.stops.find({"group": rule.group, "active": True}):
+                left = max(0.0, float(sibling["qty"]) - filled)
+                self.store.stops.update_one({"_id": sibling["_id"]}, {"$set": {"qty": left}})
+            self.store.stops.update_one({"_id": rule.id, "claim": token}, {"$set": {"claim": None}})
+            return ActionResult("partially_filled", final, fills)
+        reasons = list(final.get("reasons") or []) + ([final["stop_reason"]] if final.get("stop_reason") else [])
+        await self._block_stop(rule, token, reasons or [f"exit {order_id} ended {final.get('state')} with no fill"])
+        return ActionResult(str(final.get("state") or "failed"), final, fills, reasons=reasons)
 
     # ================================================================== read side
     def get_order(self, order_id: str) -> Doc | None:
