@@ -1,13 +1,16 @@
-"""Property tests: random sequences of intents, approvals, fills, price moves, lost replies and restarts.
+"""Property tests: random sequences of intents, approvals, fills, large price moves, stops, halts, lost replies
+and restarts on two venues.
 
-After every sequence: no hard limit is breached by what was executed, no client order id was sent twice, every
-order is in a known state, and every fill was recorded once (the book equals the venue's balances).
+After every step: gross and net exposure and the order rate stay within the limits, no client order id was sent
+twice, every order is in a known state, and no stop sells more than it protects. After every sequence: every fill
+was recorded once (the book equals each venue's balances) and executed orders stay within what was approved.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -19,7 +22,7 @@ from tests.money.conftest import TEST_LIMITS
 from tests.money.helpers import FakeClock, StaticSource
 from trading.execution.algos import Algo
 from trading.execution.paper import PaperExchange
-from trading.oms.models import OrderState
+from trading.oms.models import LIVE, OrderState
 from trading.oms.service import OrderRequest, ServiceConfig, TradingService
 from trading.types import ExchangeOrder, OrderType, Side
 
@@ -69,7 +72,10 @@ class FlakyVenue:
         return await self.inner.fetch_balance()
 
 
-STATS = {"filled": 0, "sent": 0}
+STATS = {"filled": 0, "sent": 0, "stop_exits": 0}
+LIMITS = replace(TEST_LIMITS, max_orders_per_minute=8)  # low enough that random sequences reach it
+VENUES = ("alpha", "beta")
+BETA_PREMIUM = 1.001  # beta quotes a little higher: the router has a real choice
 symbols = st.sampled_from(["BTC/USDT", "ETH/USDT"])
 action = st.one_of(
     st.tuples(
@@ -79,26 +85,71 @@ action = st.one_of(
         st.floats(0.01, 0.6),
         st.sampled_from(["market", "limit", "twap"]),
         st.floats(-0.01, 0.01),
+        st.sampled_from([None, 0.02, 0.05]),  # stop-loss distance below mid
     ),
     st.tuples(st.just("approve"), st.integers(0, 20)),
     st.tuples(st.just("double_click"), st.integers(0, 20)),
     st.tuples(st.just("reject"), st.integers(0, 20)),
-    st.tuples(st.just("move"), symbols, st.floats(-0.04, 0.04)),
+    st.tuples(st.just("move"), symbols, st.floats(-0.12, 0.12)),
     st.tuples(st.just("time"), st.integers(1, 400)),
-    st.tuples(st.just("lose_reply")),
+    st.tuples(st.just("lose_reply"), st.sampled_from(VENUES)),
+    st.tuples(st.just("watch")),
     st.tuples(st.just("reconcile")),
     st.tuples(st.just("restart")),
+    st.tuples(st.just("halt")),
     st.tuples(st.just("resume")),
 )
+KNOWN = {s.value for s in OrderState}
+LIVE_STATES = {s.value for s in LIVE}
+
+
+def _check_step(db: Any, venues: dict[str, FlakyVenue], min_seen: dict[str, float], svc: TradingService) -> None:
+    """Invariants that must hold after every single step."""
+    sent = [c for v in venues.values() for c in v.sent]
+    assert len(sent) == len(set(sent)), "a client order id was sent twice"
+    for doc in db["orders"].find({}):
+        # every order is in a known state; nothing is left half-way (proposed, or approved but never executed)
+        assert doc["state"] in KNOWN and doc["state"] not in ("proposed", "approved"), doc
+    for child in db["child_orders"].find({}):
+        assert child["state"] in KNOWN and child["state"] != "approved", child
+    # exposure: held plus still-open buys, valued at the lowest price ever seen (each buy was checked at a price
+    # at or above it), never exceeds the gross and net limits
+    held = svc.portfolio.consolidated()
+    pending: dict[str, float] = {}
+    for doc in db["orders"].find({"state": {"$in": sorted(LIVE_STATES)}, "request.side": "buy"}):
+        left = float(doc.get("approved_qty", doc["request"]["qty"])) - float(doc.get("filled_qty", 0.0))
+        pending[doc["request"]["symbol"]] = pending.get(doc["request"]["symbol"], 0.0) + max(left, 0.0)
+    gross = sum(abs(q) * min_seen[s] for s, q in held.items()) + sum(q * min_seen[s] for s, q in pending.items())
+    net = sum(q * min_seen[s] for s, q in held.items()) + sum(q * min_seen[s] for s, q in pending.items())
+    assert gross <= LIMITS.max_gross_exposure * (1 + 1e-9), (gross, held, pending)
+    assert net <= LIMITS.max_net_exposure * (1 + 1e-9), (net, held, pending)
+    for sym, qty in held.items():
+        assert qty >= -1e-9, f"short {sym} on spot"
+    # orders per minute: no 60 s window holds more child orders than the limit
+    times = sorted(int(c["sent_ms"]) for c in db["child_orders"].find({"sent_ms": {"$exists": True}}))
+    for i, t in enumerate(times):
+        in_window = sum(1 for u in times[: i + 1] if u >= t - 60_000)
+        assert in_window <= LIMITS.max_orders_per_minute, (t, times)
+    # a stop never sells more than the order that armed it bought
+    for parent in db["orders"].find({"request.side": "buy", "filled_qty": {"$gt": 0}}):
+        exits = db["orders"].find({"source": "stop", "request.note": {"$regex": parent["_id"]}})
+        sold = sum(float(e.get("filled_qty", 0.0)) for e in exits)
+        assert sold <= float(parent["filled_qty"]) * (1 + 1e-9), (parent["_id"], sold)
 
 
 def _run(client: MongoClient[dict[str, Any]], actions: list[tuple[Any, ...]]) -> None:
     db = client[f"p_{uuid.uuid4().hex[:12]}"]
     clock = FakeClock()
     mids = {"BTC/USDT": 50_000.0, "ETH/USDT": 3_000.0}
-    source = StaticSource("alpha", mids=mids, size=0.2)
-    paper = PaperExchange(source, balances={"USDT": 100_000.0}, slippage_bps=1.0, db=db, clock=clock)
-    venue = FlakyVenue(paper)
+    sources = {
+        "alpha": StaticSource("alpha", mids=mids, size=0.2),
+        "beta": StaticSource("beta", mids={s: m * BETA_PREMIUM for s, m in mids.items()}, size=0.2),
+    }
+    papers = {
+        name: PaperExchange(src, balances={"USDT": 50_000.0}, slippage_bps=1.0, db=db, clock=clock)
+        for name, src in sources.items()
+    }
+    venues = {name: FlakyVenue(p) for name, p in papers.items()}
 
     async def no_sleep(_s: float) -> None:
         return None
@@ -106,10 +157,10 @@ def _run(client: MongoClient[dict[str, Any]], actions: list[tuple[Any, ...]]) ->
     def new() -> TradingService:
         return TradingService(
             db,
-            {"alpha": venue},
-            TEST_LIMITS,
-            config=ServiceConfig(approval_ttl_s=600),
-            initial_balances={"alpha": {"USDT": 100_000.0}},
+            dict(venues),
+            LIMITS,
+            config=ServiceConfig(approval_ttl_s=600, iceberg_wait_s=0.0),
+            initial_balances={name: {"USDT": 50_000.0} for name in venues},
             clock=clock,
             sleep=no_sleep,
         )
@@ -121,7 +172,7 @@ def _run(client: MongoClient[dict[str, Any]], actions: list[tuple[Any, ...]]) ->
         for act in actions:
             kind = act[0]
             if kind == "propose":
-                _, sym, side, frac, how, off = act
+                _, sym, side, frac, how, off, stop = act
                 mid = mids[sym]
                 qty = round(frac * (20_000.0 / mid), 4)
                 if qty <= 0:
@@ -134,6 +185,7 @@ def _run(client: MongoClient[dict[str, Any]], actions: list[tuple[Any, ...]]) ->
                     limit_price=round(mid * (1 + off), 2) if how == "limit" else None,
                     algo=Algo.TWAP if how == "twap" else Algo.NONE,
                     slices=3,
+                    stop_loss=round(mid * (1 - stop), 2) if stop and side is Side.BUY else None,
                 )
                 res = await svc.propose_async(req, "alice")
                 assert res.order is not None
@@ -143,61 +195,57 @@ def _run(client: MongoClient[dict[str, Any]], actions: list[tuple[Any, ...]]) ->
                 oid = pending[act[1] % len(pending)] if pending else ids[act[1] % len(ids)]
                 await svc.approve(oid, "bob")
                 if kind == "double_click":
-                    before = len(venue.sent)
+                    before = sum(len(v.sent) for v in venues.values())
                     again = await svc.approve(oid, "bob")
-                    assert again.status in ("already_decided",)
-                    assert len(venue.sent) == before
+                    assert again.status == "already_decided"
+                    assert sum(len(v.sent) for v in venues.values()) == before
             elif kind == "reject" and ids:
                 svc.reject(ids[act[1] % len(ids)], "bob")
             elif kind == "move":
                 _, sym, pct = act
                 mids[sym] = round(mids[sym] * (1 + pct), 2)
+                sources["alpha"].set_mid(sym, mids[sym])
+                sources["beta"].set_mid(sym, round(mids[sym] * BETA_PREMIUM, 2))
                 min_seen[sym] = min(min_seen[sym], mids[sym])
-                source.set_mid(sym, mids[sym])
                 await svc.refresh_market([sym])
             elif kind == "time":
                 clock.advance(act[1])
                 svc.expire_due()
             elif kind == "lose_reply":
-                venue.lose_next = True
+                venues[act[1]].lose_next = True
+            elif kind == "watch":
+                await svc.watch_stops()
             elif kind == "reconcile":
                 await svc.reconcile()
             elif kind == "restart":
                 svc = new()
                 await svc.start()
+            elif kind == "halt":
+                svc.halt("admin", "property test")
             elif kind == "resume":
                 svc.resume("admin")
+            _check_step(db, venues, min_seen, svc)
         await svc.reconcile()
         await svc.reconcile()  # a reconcile's venue lookups can fill other resting orders; settle those too
+        _check_step(db, venues, min_seen, svc)
 
-        # 1. no client order id was ever sent twice
-        assert len(venue.sent) == len(set(venue.sent))
-        # 2. every order is in a known state; children that are at the venue agree with it
-        known = {s.value for s in OrderState}
-        for doc in db["orders"].find({}):
-            assert doc["state"] in known
-            assert doc["state"] != OrderState.PROPOSED.value
+        # children that are at a venue agree with it
         for child in db["child_orders"].find({}):
-            assert child["state"] in known
-            eo = paper._orders.get(child["_id"])  # the venue's record, without advancing its matching
+            eo = papers[child["venue"]]._orders.get(child["_id"])  # the venue's record, without matching
             if eo is not None:
                 assert abs(eo.filled - child["filled"]) < 1e-9, (child, eo)
-        # 3. every fill recorded once: our book equals the venue's balances
-        venue_bal = {a: b.total for a, b in (await paper.fetch_balance()).items()}
+        # every fill recorded once: our book equals each venue's balances
         fresh = new()
-        for asset, amount in venue_bal.items():
-            assert fresh.portfolio.cash["alpha"].get(asset, 0.0) == pytest.approx(amount, abs=1e-6)
-        # 4. no hard limit breached by executed orders
+        for name, paper in papers.items():
+            for asset, bal in (await paper.fetch_balance()).items():
+                assert fresh.portfolio.cash[name].get(asset, 0.0) == pytest.approx(bal.total, abs=1e-6), (name, asset)
+        # executed orders stay within what was approved and the order notional limit
         for order in db["orders"].find({"filled_qty": {"$gt": 0}}):
             assert order["filled_qty"] <= order.get("approved_qty", order["request"]["qty"]) * (1 + 1e-9)
-            px = order["avg_price"]
-            assert order["filled_qty"] * px <= TEST_LIMITS.max_order_notional * 1.02
-        for sym, qty in fresh.portfolio.consolidated().items():
-            assert qty >= -1e-9  # never short on spot
-            # every buy was checked at a price >= the lowest mid seen, so this bounds the position
-            assert qty * min_seen[sym] <= TEST_LIMITS.max_position_notional * (1 + 1e-9)
-        STATS["filled"] += db["orders"].count_documents({"filled_qty": {"$gt": 0}})
-        STATS["sent"] += len(venue.sent)
+            assert order["filled_qty"] * order["avg_price"] <= LIMITS.max_order_notional * 1.02
+        STATS["filled"] += len(list(db["orders"].find({"filled_qty": {"$gt": 0}}, {"_id": 1})))
+        STATS["sent"] += sum(len(v.sent) for v in venues.values())
+        STATS["stop_exits"] += len(list(db["orders"].find({"source": "stop", "filled_qty": {"$gt": 0}}, {"_id": 1})))
 
     min_seen = dict(mids)
     asyncio.run(scenario())
@@ -213,23 +261,23 @@ def test_random_sequences_keep_the_invariants(
 ) -> None:
     _run(mongo_client, actions)
 
-    assert STATS["sent"] >= 0
-
 
 def test_the_property_test_exercises_execution(mongo_client: MongoClient[dict[str, Any]]) -> None:
     """Guard against a vacuous property test: a fixed busy sequence must fill orders."""
     before = dict(STATS)
     seq: list[tuple[Any, ...]] = [
-        ("propose", "BTC/USDT", Side.BUY, 0.5, "market", 0.0),
+        ("propose", "BTC/USDT", Side.BUY, 0.5, "market", 0.0, 0.02),
         ("approve", 0),
-        ("lose_reply",),
-        ("propose", "ETH/USDT", Side.BUY, 0.5, "twap", 0.0),
+        ("lose_reply", "alpha"),
+        ("propose", "ETH/USDT", Side.BUY, 0.5, "twap", 0.0, None),
         ("approve", 1),
         ("restart",),
-        ("propose", "BTC/USDT", Side.SELL, 0.2, "limit", 0.0),
+        ("propose", "BTC/USDT", Side.SELL, 0.2, "limit", 0.0, None),
         ("double_click", 2),
         ("move", "BTC/USDT", -0.05),
+        ("watch",),
         ("reconcile",),
     ]
     _run(mongo_client, seq)
-    assert STATS["filled"] - before["filled"] >= 2
+    assert STATS["filled"] - before["filled"] >= 3
+    assert STATS["stop_exits"] - before["stop_exits"] == 1  # the stop-loss fired on the 5% drop
