@@ -35,8 +35,10 @@ def main(mode: str) -> int:
             "children": [
                 {k: d.get(k) for k in ("_id", "state", "filled", "acked")} for d in db["child_orders"].find({})
             ],
-            "fills": [{k: d.get(k) for k in ("order_id", "client_order_id", "qty", "trade_id")}
-                      for d in db["fills"].find({}, {"_id": 0})],
+            # a fill's identity in the store is its _id: "<client order id>:<cumulative filled after it>"
+            "fills": [
+                {k: d.get(k) for k in ("_id", "order_id", "client_order_id", "qty")} for d in db["fills"].find({})
+            ],
         }
         print(json.dumps(out, default=str), flush=True)
         return 0

@@ -74,5 +74,39 @@ def test_sigkill_during_order_submission_then_reconcile(tmp_path: Path) -> None:
     assert state["orders"][0]["state"] == "filled", state["orders"]
     assert len(state["fills"]) >= 1
     assert abs(sum(f["qty"] for f in state["fills"]) - 0.01) < 1e-12, state["fills"]
-    trade_ids = [f["trade_id"] for f in state["fills"]]
-    assert len(trade_ids) == len(set(trade_ids)), f"a fill was recorded twice: {state['fills']}"
+    assert_fills_recorded_once(state["fills"], {c["_id"]: c["filled"] for c in state["children"]})
+    assert abs(float(venue_order["executedQty"]) - child["filled"]) < 1e-12, venue_order
+
+
+def assert_fills_recorded_once(fills: list[dict[str, Any]], filled: dict[str, float]) -> None:
+    """Fills are keyed `<client order id>:<cumulative filled>`: per child the keys must be distinct, their cumulative
+    amounts strictly rising, each fill's qty the step from the previous one, and the last equal to what the child
+    (and the venue) says filled. A fill recorded twice breaks one of these."""
+    ids = [f["_id"] for f in fills]
+    assert len(ids) == len(set(ids)), f"a fill id was recorded twice: {fills}"
+    by_child: dict[str, list[tuple[float, float]]] = {}
+    for f in fills:
+        coid, _, cumulative = str(f["_id"]).rpartition(":")
+        assert coid == f["client_order_id"], f
+        by_child.setdefault(coid, []).append((float(cumulative), float(f["qty"])))
+    assert set(by_child) <= set(filled), (by_child, filled)
+    for coid, steps in by_child.items():
+        steps.sort()
+        previous = 0.0
+        for cumulative, qty in steps:
+            assert cumulative > previous + 1e-12, f"{coid}: the same fill recorded again: {steps}"
+            assert abs(qty - (cumulative - previous)) < 1e-9, f"{coid}: fill qty does not match its key: {steps}"
+            previous = cumulative
+        assert abs(previous - filled[coid]) < 1e-9, f"{coid}: fills add up to {previous}, child says {filled[coid]}"
+
+
+def test_fill_identity_check_catches_a_double_record() -> None:
+    """The check above must fail on a fill recorded twice (under a second key), not only pass on good data."""
+    good = [{"_id": "cqa-x-1:0.004", "client_order_id": "cqa-x-1", "qty": 0.004},
+            {"_id": "cqa-x-1:0.01", "client_order_id": "cqa-x-1", "qty": 0.006}]
+    assert_fills_recorded_once(good, {"cqa-x-1": 0.01})
+    doubled = [*good, {"_id": "cqa-x-1:0.016", "client_order_id": "cqa-x-1", "qty": 0.006}]
+    with pytest.raises(AssertionError):
+        assert_fills_recorded_once(doubled, {"cqa-x-1": 0.01})
+    with pytest.raises(AssertionError):
+        assert_fills_recorded_once([good[1], good[1]], {"cqa-x-1": 0.01})
