@@ -1,8 +1,11 @@
-"""Pure-ASGI middleware: request ids, request size limit, access metrics. (Pure ASGI keeps the hot path cheap.)"""
+"""Pure-ASGI middleware: request ids, request size limit, access metrics and one access log line per request (logger
+`agent.access`, carrying the request id like every line logged while the request runs). (Pure ASGI keeps the hot
+path cheap.)"""
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from typing import Any
@@ -11,6 +14,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.logging import request_id_var
 from core.metrics import HTTP_LATENCY, HTTP_REQUESTS
+
+access_log = logging.getLogger("agent.access")
 
 
 class ServiceMiddleware:
@@ -101,7 +106,11 @@ class ServiceMiddleware:
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
             HTTP_REQUESTS.labels(scope.get("method", ""), path, str(status_holder["status"])).inc()
-            HTTP_LATENCY.labels(path).observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            HTTP_LATENCY.labels(path).observe(elapsed)
+            if access_log.isEnabledFor(logging.INFO):
+                access_log.info("%s %s %s %.1fms", scope.get("method", ""), scope.get("path", ""),
+                                status_holder["status"], elapsed * 1000.0)
             request_id_var.reset(token)
 
 
