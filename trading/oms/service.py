@@ -919,14 +919,14 @@ class TradingService:
             allocations = [(a.venue, a.qty) for a in plan.allocations]
             if request.type is OrderType.LIMIT:
                 # the rest of a limit order rests where funds remain, best single venue first
-                order = sorted(quotes, key=lambda q: q.venue != (plan.best_single_venue or quotes[0].venue))
-                for q in order:
+                best = plan.best_single_venue or quotes[0].venue
+                for vq in sorted(quotes, key=lambda x: x.venue != best):
                     placed = sum(x for _, x in allocations)
-                    room = q.max_qty - sum(x for v, x in allocations if v == q.venue)
+                    room = vq.max_qty - sum(x for v, x in allocations if v == vq.venue)
                     if qty - placed <= _EPS:
                         break
                     if room > _EPS:
-                        allocations.append((q.venue, min(room, qty - placed)))
+                        allocations.append((vq.venue, min(room, qty - placed)))
             if not allocations:
                 return f"no liquidity for {request.symbol} on {', '.join(q.venue for q in quotes)}"
         unplaced = qty - sum(x for _, x in allocations)
