@@ -13,6 +13,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
+from core.settings import get_settings
 from models.pricing import black76_greeks, bsm_greeks, coin_greeks, implied_vol
 from models.pricing.iv import REASONS, IVCode
 from models.volsurface import OptionChain, SurfaceFit, fit_surface, load_deribit_csv, parse_deribit_csv
@@ -207,7 +208,10 @@ def implied_vol_tool(args: ImpliedVolArgs) -> dict[str, Any]:
 
 class VolSurfaceArgs(BaseModel):
     chain_csv: str | None = Field(
-        default=None, max_length=500, description="path of a chain CSV in the flat Deribit format"
+        default=None,
+        max_length=500,
+        description="chain CSV in the flat Deribit format: a path inside the desk's data directory (DATA_DIR), "
+        "relative to it",
     )
     live_exchange: Literal["deribit"] | None = Field(default=None, description="fetch a live chain instead (network)")
     currency: str = Field(default="BTC", pattern=r"^[A-Z]{2,6}$")
@@ -220,6 +224,23 @@ class VolSurfaceArgs(BaseModel):
         return self
 
 
+def model_chain_path(raw: str, data_dir: Path) -> Path:
+    """A chain path the model supplied, confined to the data directory.
+
+    The model's arguments are untrusted (they may echo planted text), so it must not make the desk open arbitrary
+    files: relative paths are taken from `data_dir`, and the resolved path (symlinks followed) must lie inside it.
+    """
+    root = data_dir.expanduser().resolve()
+    given = Path(raw).expanduser()
+    candidate = (given if given.is_absolute() else root / given).resolve()
+    if not candidate.is_relative_to(root):
+        raise ToolError(
+            f"chain_csv {raw!r} is outside the data directory (DATA_DIR); only chain files inside it can be read, "
+            "given relative to it, e.g. 'chains/btc.csv'"
+        )
+    return candidate
+
+
 @tool(
     name="vol_surface",
     description="Fit an arbitrage-checked volatility surface (SVI per expiry, SSVI across) to an option chain; "
@@ -229,7 +250,7 @@ class VolSurfaceArgs(BaseModel):
 def vol_surface(args: VolSurfaceArgs) -> dict[str, Any]:
     try:
         if args.chain_csv is not None:
-            fit = fit_chain_csv(args.chain_csv)
+            fit = fit_chain_csv(model_chain_path(args.chain_csv, Path(get_settings().data_dir)))
         else:
             fit = fit_live_chain(str(args.live_exchange), args.currency)
         return surface_payload(fit, args.queries)

@@ -47,3 +47,40 @@ def test_get_portfolio_shows_a_paper_fill(make_client: Any, fake_exchange: Any, 
     assert result["cash"][venue]["BTC"] == pytest.approx(0.01, abs=1e-12)
     assert result["equity"] == pytest.approx(result["cash"][venue]["USDT"] + row["value"], abs=1e-6)
     assert result["equity"] < 100_000.0  # fee and spread paid
+
+
+def test_vol_surface_reads_chain_files_only_inside_the_data_dir(
+    make_client: Any, fake_llm: FakeOpenAI, isolated_settings: Any, tmp_path: Any
+) -> None:
+    from tests.options.conftest import chain_to_csv, make_chain
+
+    data_dir = isolated_settings
+    (data_dir / "chains").mkdir(parents=True, exist_ok=True)
+    csv = chain_to_csv(make_chain())
+    (data_dir / "chains" / "btc.csv").write_text(csv)
+    outside = tmp_path / "outside.csv"  # a valid chain, but not in DATA_DIR
+    outside.write_text(csv)
+    (data_dir / "chains" / "link.csv").symlink_to(outside)
+    asked = [
+        str(outside),
+        "../outside.csv",
+        "chains/link.csv",
+        "/etc/passwd",
+        "chains/btc.csv",
+        str(data_dir / "chains" / "btc.csv"),
+    ]
+    fake_llm.script(
+        *(Reply(tool_calls=[ToolCall("vol_surface", {"chain_csv": p})], reasoning=p) for p in asked),
+        Reply(content="done", reasoning="r"),
+    )
+    client, key = make_client(llm=fake_llm, llm_max_tool_calls="10")
+    body = client.post("/v1/ask", json={"question": "surface?"}, headers=_auth(key)).json()
+    uses = [u for u in body["tools_used"] if u["tool"] == "vol_surface"]
+    assert [u["args"]["chain_csv"] for u in uses] == asked
+    for use in uses[:4]:  # refused, and told why, as data the model can read
+        assert use["ok"] is False, use
+        assert "outside the data directory (DATA_DIR)" in use["result"] and use["args"]["chain_csv"] in use["result"]
+    for use in uses[4:]:
+        assert use["ok"] is True and use["result"]["arbitrage_free"] is True and use["result"]["n_expiries"] > 0
+    refusals = list(client.app.state.db["audit_log"].find({"action": "agent_tool_call", "outcome": "error"}))
+    assert len(refusals) == 4

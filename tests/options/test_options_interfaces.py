@@ -210,7 +210,12 @@ def test_http_errors_and_auth(client):
     assert anon.post("/v1/options/iv", json={}).status_code == 401
 
 
-def test_tools_registered_and_invoke(tmp_path):
+def test_tools_registered_and_invoke(tmp_path, monkeypatch, request):
+    from core import settings as settings_mod
+
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))  # vol_surface reads model-supplied chain paths only from DATA_DIR
+    settings_mod.reset_settings()
+    request.addfinalizer(settings_mod.reset_settings)
     import tools.options  # noqa: F401  (registers the tools)
 
     spec = get_tool("price_option")
