@@ -24,7 +24,7 @@ from agent.analysis import analyze, extract_symbol, render_markdown
 from agent.llm.chat_model import build_chat_model
 from agent.llm.usage import DailyUsageLedger, Usage
 from agent.memory import ConversationStore
-from agent.runtime import AgentLoop, LoopResult
+from agent.runtime import AgentLoop, LoopFailed, LoopResult
 from core.audit import AuditLog
 from core.metrics import LLM_COST, LLM_TOKENS
 from core.settings import Settings
@@ -177,7 +177,8 @@ class Desk:
             started = time.monotonic()
             try:
                 result = self._agent(deep).run(self.memory.history(session_id), question, user=user)
-            except Exception as exc:  # the narrative is optional; the report stands on its own
+            except Exception as failure:  # the narrative is optional; the report stands on its own
+                exc = self._loop_failed(failure, user, source, session_id)
                 log.warning("llm narrative failed: %s", exc)
                 answer.notes.append(f"{_failure_note(exc)}; report only.")
             else:
@@ -301,6 +302,14 @@ class Desk:
         order = order if isinstance(order, dict) else {}
         return {"status": result.get("status"), "order_id": order.get("id"), "reasons": result.get("reasons") or []}
 
+    def _loop_failed(self, exc: BaseException, user: str, source: str, session_id: str) -> BaseException:
+        """Audit what ran before the model endpoint failed (nothing is silently lost) and return the endpoint's own
+        error, which the reply describes."""
+        if isinstance(exc, LoopFailed):
+            self._audit_tools(exc.partial, user, source, session_id)
+            return exc.cause
+        return exc
+
     def _audit_tools(self, result: LoopResult, user: str, source: str, session_id: str) -> None:
         executed = Counter(rec.name for rec in result.records)
         why: dict[str, deque[str]] = {}
@@ -372,7 +381,8 @@ class Desk:
         history = self.memory.history(session_id)
         try:
             result = self._agent(deep).run(history, question, user=user)
-        except Exception as exc:  # the model endpoint failed after its retries: degrade, do not 500
+        except Exception as failure:  # the model endpoint failed after its retries: degrade, do not 500
+            exc = self._loop_failed(failure, user, source, session_id)
             log.warning("llm request failed: %s", exc)
             self.audit.record("agent_llm_error", user, source=source, outcome="error", error=str(exc)[:300])
             return self._deterministic_answer(
@@ -410,6 +420,8 @@ class Desk:
                     yield {"type": "answer", "answer": answer.model_dump(mode="json")}
                 else:
                     yield event
-        except Exception as exc:
+        except Exception as failure:
+            exc = self._loop_failed(failure, user, source, session_id)
             log.warning("llm stream failed: %s", exc)
+            self.audit.record("agent_llm_error", user, source=source, outcome="error", error=str(exc)[:300])
             yield {"type": "error", "error": f"the language model did not answer ({type(exc).__name__})"}

@@ -166,6 +166,20 @@ class LoopResult:
     model_timed_out: bool = False
 
 
+class LoopFailed(Exception):
+    """The model endpoint failed mid-loop. `partial` holds what already ran (the tool calls the desk must still
+    audit); `cause` is the endpoint's own error."""
+
+    def __init__(self, cause: BaseException, partial: LoopResult) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.partial = partial
+
+
+def _partial(ctx: RequestContext) -> LoopResult:
+    return LoopResult("", list(ctx.records), 0, 0, ctx.model_calls, ctx.stopped_reason, [], list(ctx.refusals))
+
+
 class AgentLoop:
     def __init__(self, model: BaseChatModel, tools: dict[str, ToolSpec], *, max_tool_calls: int, max_seconds: float):
         self.max_tool_calls = max_tool_calls
@@ -222,6 +236,8 @@ class AgentLoop:
             messages = [*history, HumanMessage(question)]
             with request_deadline(ctx.deadline):
                 state = self.graph.invoke({"messages": messages}, config=self._config())
+        except Exception as exc:
+            raise LoopFailed(exc, _partial(ctx)) from exc
         finally:
             _current.reset(token)
         return self._summarise(state["messages"], ctx, len(history))
@@ -250,6 +266,8 @@ class AgentLoop:
                     final_messages = payload["messages"]
             while events:
                 yield events.pop(0)
+        except Exception as exc:
+            raise LoopFailed(exc, _partial(ctx)) from exc
         finally:
             deadline.__exit__(None, None, None)
             _current.reset(token)

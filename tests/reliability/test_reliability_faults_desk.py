@@ -84,6 +84,9 @@ def test_llm_failure_mid_tool_loop(make_client: Any, fake_exchange: Any) -> None
         body = _ask(client, key)
         assert len(llm.requests) == 2
     _assert_degraded(body, 62_000.0)
+    ran = list(client.app.state.db["audit_log"].find({"action": "agent_tool_call", "details.tool": "get_ticker"}))
+    assert len(ran) == 1 and ran[0]["outcome"] == "ok", ran
+    assert client.app.state.db["audit_log"].find_one({"action": "agent_llm_error"}) is not None
 
 
 @pytest.mark.fault
