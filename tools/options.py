@@ -37,6 +37,16 @@ class OptionContract(BaseModel):
     rate: float = Field(default=0.0, ge=-0.5, le=1.0, description="continuously compounded discount rate")
     dividend_yield: float = Field(default=0.0, ge=-1.0, le=1.0, description="bsm only: yield / borrow rate q")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, data: Any) -> Any:
+        # pydantic coerces true/false to 1.0/0.0 for float fields: a boolean premium or strike is a client bug
+        if isinstance(data, dict):
+            for name, info in cls.model_fields.items():
+                if info.annotation is float and isinstance(data.get(name), bool):
+                    raise ValueError(f"{name} must be a number, not {str(data[name]).lower()}")
+        return data
+
     @property
     def t(self) -> float:
         return self.expiry_days / DAYS_PER_YEAR

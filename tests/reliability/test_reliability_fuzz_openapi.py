@@ -9,8 +9,14 @@ Checks on every generated request (positive = schema-valid data, negative = sche
   agent/api/errors.py);
 - negative data is rejected with a 4xx (`negative_data_rejection`).
 
+Each operation runs twice: with an admin key (auth never hides a handler) and with a read-only key (scopes enforced:
+an operation that needs more than `read` answers 403 to every valid request (a malformed body may get
+400/415/422 first), never 2xx, never 5xx).
+
 Operations are read from the app when the suite is collected, so routes that other areas add are fuzzed too.
-Examples are bounded (RELIABILITY_FUZZ_EXAMPLES, default 8 per mode) and each operation has a time budget.
+Examples are bounded (RELIABILITY_FUZZ_EXAMPLES, default 8 per mode; the read-only pass uses a quarter) and each
+mode has a time budget (RELIABILITY_FUZZ_BUDGET_S, default 3 s) that never stops its first request: every
+operation must get at least one generated, sent and checked positive example, or the test fails.
 """
 
 from __future__ import annotations
@@ -37,17 +43,27 @@ HEAVY_HINTS = ("train", "search", "walk-forward", "walkforward", "optimi")
 
 
 def _operations() -> list[str]:
+    return sorted(_operation_scopes())
+
+
+def _operation_scopes() -> dict[str, frozenset[str]]:
+    """'METHOD /path' -> the scopes its dependencies demand (empty: public), for every documented operation."""
     from agent.app import create_app
     from core.settings import Settings
+    from tests.reliability.conftest import walk_routes
 
     app = create_app(Settings(_env_file=None))  # type: ignore[call-arg]
-    schema = app.openapi()
-    out = []
-    for path, item in sorted(schema.get("paths", {}).items()):
+    scopes = {f"{r.method} {r.path}": r.scopes for r in walk_routes(app)}
+    out: dict[str, frozenset[str]] = {}
+    for path, item in sorted(app.openapi().get("paths", {}).items()):
         for method in sorted(item):
             if method.upper() in ("GET", "POST", "PUT", "PATCH", "DELETE"):
-                out.append(f"{method.upper()} {path}")
+                op = f"{method.upper()} {path}"
+                out[op] = scopes.get(op, frozenset())
     return out
+
+
+SCOPES = _operation_scopes()
 
 
 def _content_type(response: Any) -> str:
@@ -75,14 +91,18 @@ def _sse_contract(text: str, label: str) -> None:
 
 
 @pytest.mark.fault
+@pytest.mark.parametrize("key_scope", ["admin", "read"])
 @pytest.mark.parametrize("operation", _operations())
-def test_openapi_operation_fuzz(operation: str, make_client: Any) -> None:
-    """Fault: arbitrary valid and invalid requests to each documented operation (admin key, so auth never hides a
-    handler). Must hold: no 5xx, documented 2xx shapes, JSON `detail` on every 4xx, invalid data rejected."""
+def test_openapi_operation_fuzz(operation: str, key_scope: str, make_client: Any) -> None:
+    """Fault: arbitrary valid and invalid requests to each documented operation, with an admin key and with a
+    read-only key. Must hold: no 5xx, documented 2xx shapes, JSON `detail` on every 4xx, invalid data rejected; with
+    the read-only key an operation needing another scope answers 403 to everything."""
     from schemathesis.checks import not_a_server_error
     from schemathesis.specs.openapi.checks import negative_data_rejection, response_schema_conformance
 
-    client, key = make_client(scopes="admin")
+    client, key = make_client(scopes=key_scope)
+    needed = SCOPES[operation]
+    forbidden = key_scope == "read" and not needed <= {"read"}
     # Load the schema as data and send through our own TestClient: schemathesis's ASGI transport would run the app's
     # lifespan a second time on the same app object (and keep it alive until exit).
     schema = schemathesis.openapi.from_dict(client.app.openapi())
@@ -94,7 +114,12 @@ def test_openapi_operation_fuzz(operation: str, make_client: Any) -> None:
     seen: dict[str, int] = {}
     for mode in modes:
         started = time.monotonic()
-        n_examples = max(2, EXAMPLES // 3) if heavy and mode == GenerationMode.POSITIVE else EXAMPLES
+        sent = [0]
+        n_examples = EXAMPLES
+        if key_scope == "read":
+            n_examples = max(2, EXAMPLES // 4)
+        elif heavy and mode == GenerationMode.POSITIVE:
+            n_examples = max(2, EXAMPLES // 3)
 
         @settings(
             max_examples=n_examples,
@@ -106,8 +131,8 @@ def test_openapi_operation_fuzz(operation: str, make_client: Any) -> None:
         )
         @given(case=op.as_strategy(generation_mode=mode))
         def run(case: Any) -> None:
-            if time.monotonic() - started > BUDGET_S:
-                return
+            if sent[0] and time.monotonic() - started > BUDGET_S:
+                return  # the budget never stops the first request of a mode
             kwargs = case.as_transport_kwargs(base_url="http://testserver", headers=auth(key))
             body: dict[str, Any] = {}
             if "json" in kwargs:
@@ -117,9 +142,18 @@ def test_openapi_operation_fuzz(operation: str, make_client: Any) -> None:
                 body["content"] = data.encode() if isinstance(data, str) else data
             response = client.request(kwargs["method"], kwargs["url"], params=kwargs.get("params") or None,
                                       headers=kwargs.get("headers"), **body)
+            sent[0] += 1
             seen[str(response.status_code)] = seen.get(str(response.status_code), 0) + 1
-            label = f"{operation} [{mode.value}] {response.request.method} {response.request.url}"
+            label = f"{operation} [{key_scope} key, {mode.value}] {response.request.method} {response.request.url}"
             checks: list[Any] = [not_a_server_error]
+            if forbidden:
+                # valid requests: 403. A malformed body may be refused (400/415/422) before the scope is looked at:
+                # FastAPI parses the body before it runs dependencies. Either way nothing runs, never 2xx or 5xx.
+                allowed = {403} if mode == GenerationMode.POSITIVE else {400, 403, 415, 422}
+                assert response.status_code in allowed, f"{label}: a read-only key got {response.status_code}"
+                _error_contract(response, label)
+                case.validate_response(response, checks=checks, headers=auth(key))
+                return
             ctype = _content_type(response)
             if 200 <= response.status_code < 300:
                 if ctype.startswith("text/event-stream"):
@@ -135,6 +169,22 @@ def test_openapi_operation_fuzz(operation: str, make_client: Any) -> None:
         try:
             run()
         except Unsatisfiable:
-            # schemathesis could not derive a request of this mode (e.g. nothing to negate); nothing was sent
+            if mode == GenerationMode.POSITIVE:
+                pytest.fail(f"{operation}: schemathesis could not generate a single valid request")
+            # nothing to negate in this operation's inputs: no negative request exists
             continue
+        if mode == GenerationMode.POSITIVE:
+            assert sent[0] >= 1, f"{operation}: no positive example was generated and sent"
     assert seen, f"{operation}: no request was sent"
+    if forbidden:
+        assert "403" in seen and set(seen) <= {"400", "403", "415", "422"}, f"{operation}: read-only key: {seen}"
+
+
+def test_scope_map_covers_every_operation() -> None:
+    """The read-only pass needs each operation's scopes: an operation the route walk cannot see would be fuzzed
+    as public, so it must not exist (a public one is listed in PUBLIC_ROUTES)."""
+    from tests.reliability.conftest import PUBLIC_ROUTES
+
+    public = [op for op, scopes in SCOPES.items() if not scopes]
+    assert all(op.split(" ", 1)[1] in PUBLIC_ROUTES for op in public), public
+    assert any(scopes - {"read"} for scopes in SCOPES.values()), "no operation needs more than read"
