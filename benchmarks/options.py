@@ -181,9 +181,9 @@ def bench_quantlib(o: dict[str, np.ndarray], m: int, ref_idx: np.ndarray, ref: d
     )
     engine = ql.AnalyticEuropeanEngine(process)
 
-    def one(i: int) -> dict[str, float]:
+    def option(i: int) -> tuple[Any, float]:
+        """Option i priced by QuantLib (whole days to expiry) and its T in years."""
         days = max(1, round(float(o["T"][i]) * 365))
-        T = days / 365.0
         rate.setValue(float(o["r"][i]))
         vol.setValue(float(o["sig"][i]))
         opt = ql.EuropeanOption(
@@ -191,6 +191,10 @@ def bench_quantlib(o: dict[str, np.ndarray], m: int, ref_idx: np.ndarray, ref: d
             ql.EuropeanExercise(today + days),
         )
         opt.setPricingEngine(engine)
+        return opt, days / 365.0
+
+    def one(i: int) -> dict[str, float]:
+        opt, T = option(i)
         return {
             "price": opt.NPV(),
             "delta": opt.delta(),
@@ -228,14 +232,7 @@ def bench_quantlib(o: dict[str, np.ndarray], m: int, ref_idx: np.ndarray, ref: d
     vols = np.full(n_iv, np.nan)
     t = time.perf_counter()
     for i in range(n_iv):
-        days = max(1, round(float(o["T"][i]) * 365))
-        rate.setValue(float(o["r"][i]))
-        vol.setValue(float(o["sig"][i]))
-        opt = ql.EuropeanOption(
-            ql.PlainVanillaPayoff(ql.Option.Call if o["call"][i] else ql.Option.Put, float(o["K"][i])),
-            ql.EuropeanExercise(today + days),
-        )
-        opt.setPricingEngine(engine)
+        opt, _T = option(i)
         npv = opt.NPV()
         if npv / math.sqrt(float(o["F"][i] * o["K"][i])) < 1e-12:
             continue  # not well posed (the same rule as ours)
