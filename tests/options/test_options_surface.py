@@ -238,3 +238,24 @@ def test_charts_written(tmp_path, synthetic_chain):
     assert [p.name for p in paths] == ["smile.png", "smile_surface.png"]
     for p in paths:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 10_000
+
+
+def test_ssvi_analytic_jacobian_matches_finite_differences():
+    from models.volsurface.ssvi import _Problem
+
+    rng = np.random.default_rng(7)
+    k = rng.uniform(-1.0, 1.0, 60)
+    th = rng.uniform(0.01, 0.5, 60)
+    w = th * rng.uniform(0.8, 1.5, 60)
+    prob = _Problem(k, th, w, rng.uniform(0.5, 2.0, 60))
+    for x in ([-0.3, 0.2, -0.4], [0.5, -1.0, 1.2], [-1.5, 2.0, 0.1]):
+        xa = np.array(x)
+        jac = prob.jac(xa)
+        num = np.empty_like(jac)
+        for j in range(3):
+            h = 1e-6
+            up, dn = xa.copy(), xa.copy()
+            up[j] += h
+            dn[j] -= h
+            num[:, j] = (prob.resid(up) - prob.resid(dn)) / (2 * h)
+        np.testing.assert_allclose(jac, num, rtol=1e-6, atol=1e-9)
