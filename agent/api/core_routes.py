@@ -42,7 +42,8 @@ class AnalyzeRequest(BaseModel):
         return value
 
 
-def get_desk(request: Request) -> Desk:
+async def get_desk(request: Request) -> Desk:
+    # async: a sync dependency would cost every desk request a worker-thread round trip for an attribute read.
     desk: Desk = request.app.state.desk
     return desk
 
@@ -121,7 +122,7 @@ async def conversation(
     _: Annotated[Principal, Depends(require_scope("read"))],
     desk: Annotated[Desk, Depends(get_desk)],
 ) -> dict[str, Any]:
-    turns = await asyncio.to_thread(desk.memory.turns, session_id)
+    turns = await desk.memory.aturns(session_id)
     if not turns:
         raise HTTPException(404, f"no conversation with session id {session_id}")
     return {"session_id": session_id, "turns": turns}

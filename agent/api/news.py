@@ -1,17 +1,23 @@
 """News HTTP routes: search, sentiment (per-symbol index, or score given texts), events, impact (scope read); ingest
 (admin).
 
-Handlers are sync `def` (FastAPI runs them in a worker thread): embedding and Chroma calls block.
+Search, text scoring and ingest are sync `def` (FastAPI runs them in a worker thread): embedding and Chroma calls
+block. Events, the sentiment index and impact are polled by dashboards with the same few parameter sets: they are
+`async def` and answer from a shared snapshot (`NEWS_SNAPSHOT_TTL_S`) on the event loop; only a miss runs the
+database work in a worker thread. An ingest through this API clears the snapshot before and after it runs; items
+ingested elsewhere (the scheduler, the CLI, another replica) show within the TTL.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from agent.api.auth import require_scope
+from core.cache import TTLCache
 from knowledge.events import EVENT_TYPES
 from knowledge.impact import ImpactError
 from knowledge.service import NewsService, set_service
@@ -19,6 +25,9 @@ from knowledge.text import base_asset
 from tools.news import IMPACT_TIMEFRAMES, impact_view
 
 router = APIRouter(tags=["news"])
+
+# News changes when an ingest runs (minutes apart); a few seconds of staleness costs nothing to a reader.
+NEWS_SNAPSHOT_TTL_S = 5.0
 
 
 def install(app: FastAPI) -> None:
@@ -38,6 +47,20 @@ def _service(request: Request) -> NewsService:
         svc = NewsService(getattr(request.app.state, "settings", None), db=getattr(request.app.state, "db", None))
         request.app.state.news = svc
     return svc
+
+
+def _snapshots(request: Request) -> TTLCache[dict[str, Any]]:
+    """Per-app snapshot of the news read routes, keyed by route and normalised parameters."""
+    cache: TTLCache[dict[str, Any]] | None = getattr(request.app.state, "news_snapshots", None)
+    if cache is None:
+        cache = request.app.state.news_snapshots = TTLCache(NEWS_SNAPSHOT_TTL_S)
+    return cache
+
+
+async def _invalidate(request: Request) -> AsyncIterator[None]:
+    _snapshots(request).clear()
+    yield
+    _snapshots(request).clear()
 
 
 def _csv(value: str | None, *, upper: bool = False) -> list[str] | None:
@@ -88,7 +111,7 @@ def news_sentiment_texts(request: Request, body: SentimentRequest) -> dict[str, 
 
 
 @router.get("/v1/news/sentiment", dependencies=[Depends(require_scope("read"))])
-def news_sentiment_index(
+async def news_sentiment_index(
     request: Request,
     symbols: str = Query(min_length=1, description="comma-separated coins, e.g. BTC,ETH"),
     half_life_hours: float = Query(default=24.0, gt=0, le=24 * 30),
@@ -96,14 +119,19 @@ def news_sentiment_index(
 ) -> dict[str, Any]:
     syms = _csv(symbols, upper=True) or []
     svc = _service(request)
-    idx = svc.symbol_sentiment(syms, half_life_hours=half_life_hours, window_hours=window_hours)
-    sigs = {s.symbol: s for s in svc.signals(syms, half_life_hours=half_life_hours, window_hours=window_hours)}
-    return {"symbols": [{**i.as_dict(), "signal": round(sigs[i.symbol].signal, 4),
-                         "events": sigs[i.symbol].events} for i in idx]}
+
+    def compute() -> dict[str, Any]:
+        idx = svc.symbol_sentiment(syms, half_life_hours=half_life_hours, window_hours=window_hours)
+        sigs = {s.symbol: s for s in svc.signals(syms, half_life_hours=half_life_hours, window_hours=window_hours)}
+        return {"symbols": [{**i.as_dict(), "signal": round(sigs[i.symbol].signal, 4),
+                             "events": sigs[i.symbol].events} for i in idx]}
+
+    return await _snapshots(request).aget_or_compute(("sentiment", tuple(syms), half_life_hours, window_hours),
+                                                     compute)
 
 
 @router.get("/v1/news/events", dependencies=[Depends(require_scope("read"))])
-def news_events(
+async def news_events(
     request: Request,
     symbols: str | None = Query(default=None),
     types: str | None = Query(default=None, description=f"comma-separated: {', '.join(EVENT_TYPES)}"),
@@ -113,13 +141,19 @@ def news_events(
     ev = _csv(types)
     if ev and (bad := [e for e in ev if e not in EVENT_TYPES]):
         raise HTTPException(400, f"unknown event type(s) {bad}; valid: {', '.join(EVENT_TYPES)}")
-    items = _service(request).events(symbols=_csv(symbols, upper=True), types=ev, since_hours=since_hours,
-                                     limit=limit)
-    return {"count": len(items), "events": items}
+    syms = _csv(symbols, upper=True)
+    svc = _service(request)
+
+    def compute() -> dict[str, Any]:
+        items = svc.events(symbols=syms, types=ev, since_hours=since_hours, limit=limit)
+        return {"count": len(items), "events": items}
+
+    key = ("events", tuple(syms or ()), tuple(ev or ()), since_hours, limit)
+    return await _snapshots(request).aget_or_compute(key, compute)
 
 
 @router.get("/v1/news/impact", dependencies=[Depends(require_scope("read"))])
-def news_impact(
+async def news_impact(
     request: Request,
     event_type: str | None = Query(default=None, description=f"one of: {', '.join(EVENT_TYPES)}; default all"),
     symbol: str | None = Query(default=None, max_length=20, description="a coin, e.g. SOL or SOL/USDT"),
@@ -137,9 +171,15 @@ def news_impact(
         raise HTTPException(400, "symbol takes one coin, e.g. SOL or SOL/USDT")
     coins = _csv(symbol, upper=True) if symbol else None
     sym = coins[0] if coins else None
+    svc = _service(request)
+
+    def compute() -> dict[str, Any]:
+        return impact_view(svc, event_type=event_type, symbol=sym, since_hours=since_hours, timeframe=timeframe)
+
     try:
-        return impact_view(_service(request), event_type=event_type, symbol=sym, since_hours=since_hours,
-                           timeframe=timeframe)
+        # Errors (missing candles, bad input) are not cached: the next request tries again.
+        return await _snapshots(request).aget_or_compute(("impact", event_type, sym, since_hours, timeframe),
+                                                         compute)
     except ImpactError as exc:
         raise HTTPException(404, str(exc)) from exc
     except ValueError as exc:
@@ -152,7 +192,7 @@ class IngestRequest(BaseModel):
     retention_days: int | None = Field(default=180, ge=1, le=3650)
 
 
-@router.post("/v1/news/ingest", dependencies=[Depends(require_scope("admin"))])
+@router.post("/v1/news/ingest", dependencies=[Depends(require_scope("admin")), Depends(_invalidate)])
 def news_ingest(request: Request, body: IngestRequest) -> dict[str, Any]:
     return _service(request).ingest(query=body.query, lookback_hours=body.lookback_hours,
                                     retention_days=body.retention_days)
