@@ -114,13 +114,6 @@ class Decision:
         return f"{prefix}; tightest check {tight.name} with {100 * (tight.margin or 0.0):.1f}% headroom"
 
 
-def _floor_step(value: float, step: float | None) -> float:
-    if not step or step <= 0:
-        return value
-    n = math.floor(value / step + 1e-9)
-    return round(n * step, 12)
-
-
 def _round_price(price: float, tick: float | None, side: Side) -> float:
     if not tick or tick <= 0:
         return price
@@ -412,7 +405,7 @@ class RiskGate:
         # --- exchange precision and minimums ---
         if mkt is not None:
             step = mkt.amount_precision
-            if step and not step <= 0:  # _floor_step, inlined
+            if step and not step <= 0:  # floor to the exchange step (a NaN step raises, as it always did)
                 qty = round(_floor(qty / step + 1e-9) * step, 12)
             min_amount = mkt.min_amount
             max_amount = mkt.max_amount
