@@ -43,6 +43,12 @@ class IngestReport:
     errors: list[str] = field(default_factory=list)
     quota_errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # wall seconds per stage (normalise, lookup, embed, near_dup, events, sentiment, mongo, chroma): where the
+    # ingestion time goes, so a slow run says which stage to look at
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def add_time(self, stage: str, seconds: float) -> None:
+        self.timings[stage] = self.timings.get(stage, 0.0) + seconds
 
     @property
     def docs_per_s(self) -> float:
@@ -52,6 +58,7 @@ class IngestReport:
         out = asdict(self)
         out["docs_per_s"] = round(self.docs_per_s, 1)
         out["seconds"] = round(self.seconds, 3)
+        out["timings"] = {k: round(v, 3) for k, v in self.timings.items()}
         return out
 
     def merge(self, other: IngestReport) -> None:
@@ -59,6 +66,14 @@ class IngestReport:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors += other.errors
         self.quota_errors += other.quota_errors
+        for stage, seconds in other.timings.items():
+            self.add_time(stage, seconds)
+
+
+def _lap(report: IngestReport, stage: str, since: float) -> float:
+    now = time.perf_counter()
+    report.add_time(stage, now - since)
+    return now
 
 
 def ingest_items(
@@ -76,6 +91,7 @@ def ingest_items(
     scorer = sentiment or get_offline()
     now = now or utcnow()
     for start in range(0, len(items), batch_size):
+        t = time.perf_counter()
         docs: list[NewsDoc] = []
         seen_ids: set[str] = set()
         seen_hashes: set[str] = set()
@@ -93,6 +109,7 @@ def ingest_items(
             seen_ids.add(doc.id)
             seen_hashes.add(doc.content_hash)
             docs.append(doc)
+        t = _lap(report, "normalise", t)
         known_ids = store.known_ids(d.id for d in docs)
         known_hashes = store.known_hashes(d.content_hash for d in docs)
         fresh: list[NewsDoc] = []
@@ -103,9 +120,11 @@ def ingest_items(
                 report.dup_exact += 1
             else:
                 fresh.append(d)
+        t = _lap(report, "lookup", t)
         if not fresh:
             continue
         emb = store.embedder.embed([d.embed_text for d in fresh])
+        t = _lap(report, "embed", t)
         # near duplicates inside the batch: keep the first of each group
         sims = emb @ emb.T
         keep = np.ones(len(fresh), dtype=bool)
@@ -121,14 +140,17 @@ def ingest_items(
         report.dup_near += int((~keep).sum())
         kept = [d for d, k in zip(fresh, keep, strict=True) if k]
         kept_emb = emb[keep]
+        t = _lap(report, "near_dup", t)
         if not kept:
             continue
         for d in kept:
             d.events = [e.type for e in classify_events(d.title, d.summary)]
+        t = _lap(report, "events", t)
         # sentiment reuses the embeddings just computed (no second model pass)
         for d, res in zip(kept, scorer.predict([d.embed_text for d in kept], kept_emb), strict=True):
             d.sentiment_label, d.sentiment_score = res.label, round(res.score, 4)
-        report.stored += store.add(kept, kept_emb)
+        t = _lap(report, "sentiment", t)
+        report.stored += store.add(kept, kept_emb, timings=report.timings)
     report.seconds = time.perf_counter() - t0
     return report
 

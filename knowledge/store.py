@@ -12,6 +12,7 @@ event filters exact), and the offline sentiment score.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -144,14 +145,19 @@ class NewsStore:
         return int(self.col.count())
 
     # -- writes ----------------------------------------------------------------------------------------------
-    def add(self, docs: Sequence[NewsDoc], embeddings: NDArray[np.float32]) -> int:
+    def add(
+        self, docs: Sequence[NewsDoc], embeddings: NDArray[np.float32], *, timings: dict[str, float] | None = None
+    ) -> int:
+        """Upsert `docs` into Mongo and Chroma; `timings` (optional) accumulates seconds under mongo and chroma."""
         if not docs:
             return 0
         if len(docs) != len(embeddings):
             raise ValueError("one embedding per document is required")
         from pymongo import ReplaceOne
 
+        t0 = time.perf_counter()
         self.docs.bulk_write([ReplaceOne({"_id": d.id}, d.to_mongo(), upsert=True) for d in docs], ordered=False)
+        t1 = time.perf_counter()
         for start in range(0, len(docs), self._max_batch):
             chunk = docs[start : start + self._max_batch]
             self.col.upsert(
@@ -161,6 +167,9 @@ class NewsStore:
                 documents=[d.embed_text for d in chunk],
             )
         self.meta.invalidate()
+        if timings is not None:
+            timings["mongo"] = timings.get("mongo", 0.0) + t1 - t0
+            timings["chroma"] = timings.get("chroma", 0.0) + time.perf_counter() - t1
         return len(docs)
 
     def purge_older_than(self, cutoff: datetime) -> int:

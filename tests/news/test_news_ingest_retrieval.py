@@ -49,6 +49,19 @@ def test_duplicates_url_exact_and_near_are_dropped(store: NewsStore) -> None:
     assert store.count() == 2 and store.docs.count_documents({}) == 2
 
 
+def test_ingest_report_breaks_time_down_by_stage(store: NewsStore) -> None:
+    items = corpus_items()[:3]
+    rep = ingest_items(store, items)
+    assert rep.stored == 3
+    stages = {"normalise", "lookup", "embed", "near_dup", "events", "sentiment", "mongo", "chroma"}
+    assert set(rep.timings) == stages and all(v >= 0 for v in rep.timings.values())
+    assert rep.timings["embed"] > 0 and sum(rep.timings.values()) <= rep.seconds + 1e-6
+    assert set(rep.as_dict()["timings"]) == stages
+    # a batch that is all duplicates stops after the lookup: no embedding time is added
+    again = ingest_items(store, items)
+    assert again.stored == 0 and "embed" not in again.timings and "lookup" in again.timings
+
+
 def test_retention_purges_old_docs_from_mongo_and_chroma(store: NewsStore) -> None:
     ingest_items(store, [item("Old Litecoin story from long ago", hours_ago=24 * 400),
                          item("Fresh Solana story from today", hours_ago=1)])
