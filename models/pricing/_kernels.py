@@ -15,7 +15,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from models.pricing._jit import njit, prange
+from models.pricing._jit import bits_float, float_bits, njit, prange
 
 SQRT_2PI = math.sqrt(2.0 * math.pi)
 INV_SQRT_2PI = 1.0 / SQRT_2PI
@@ -138,7 +138,395 @@ def ncdf(x: float) -> float:
     return ncdf_e(x, math.exp(-0.5 * x * x))
 
 
+# Inline exp/log for the vectorised pass: arithmetic and integer bit operations only, so that LLVM can vectorise
+# the loop that calls them (libm calls are scalar). Both are within one ulp (checked against mpmath in the tests).
+_SHIFTER = 6755399441055744.0  # 1.5 * 2**52: adding it rounds to an integer held in the low mantissa bits
+_SHIFTER_BITS = 0x4338000000000000
+_LOG2E = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01  # fdlibm's split of ln 2
+_LN2_LO = 1.90821492927058770002e-10
+# fdlibm __ieee754_log minimax coefficients
+_LG1, _LG2, _LG3, _LG4, _LG5, _LG6, _LG7 = (
+    6.666666666666735130e-01,
+    3.999999999940941908e-01,
+    2.857142874366239149e-01,
+    2.222219843214978396e-01,
+    1.818357216161805012e-01,
+    1.531383769920937332e-01,
+    1.479819860511658591e-01,
+)
+
+
+@njit(inline=True)
+def fast_exp(x: float) -> float:
+    """exp(x) for -708 < x < 709 (callers check the range): Cody-Waite reduction, degree-13 Taylor polynomial."""
+    t = x * _LOG2E + _SHIFTER
+    n = t - _SHIFTER
+    r = (x - n * _LN2_HI) - n * _LN2_LO
+    p = 1.0 / 6227020800.0
+    p = p * r + 1.0 / 479001600.0
+    p = p * r + 1.0 / 39916800.0
+    p = p * r + 1.0 / 3628800.0
+    p = p * r + 1.0 / 362880.0
+    p = p * r + 1.0 / 40320.0
+    p = p * r + 1.0 / 5040.0
+    p = p * r + 1.0 / 720.0
+    p = p * r + 1.0 / 120.0
+    p = p * r + 1.0 / 24.0
+    p = p * r + 1.0 / 6.0
+    p = p * r + 0.5
+    p = p * r * r + r
+    ni = float_bits(t) - _SHIFTER_BITS
+    # the scale 2^n in two halves, so that results in the subnormal range are still scaled exactly
+    h = ni >> 1
+    return ((1.0 + p) * bits_float((h + 1023) << 52)) * bits_float((ni - h + 1023) << 52)
+
+
+@njit(inline=True)
+def fast_log(x: float) -> float:
+    """ln(x) for positive normal finite x (callers check the range): fdlibm's algorithm without branches."""
+    bits = float_bits(x)
+    mb = bits & 0xFFFFFFFFFFFFF
+    # mantissa into [sqrt(2)/2, sqrt(2)), exponent adjusted to match
+    j = (mb + 0x95F6400000000) & 0x10000000000000
+    e = (bits >> 52) - 1023 + (j >> 52)
+    f = bits_float(mb | (j ^ 0x3FF0000000000000)) - 1.0
+    dk = bits_float(_SHIFTER_BITS + e) - _SHIFTER  # int -> float without a (scalarised) AVX2 conversion
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    t1 = w * (_LG2 + w * (_LG4 + w * _LG6))
+    t2 = z * (_LG1 + w * (_LG3 + w * (_LG5 + w * _LG7)))
+    hfsq = 0.5 * f * f
+    return dk * _LN2_HI - ((hfsq - (s * (hfsq + (t2 + t1)) + dk * _LN2_LO)) - f)
+
+
+@njit(inline=True)
+def _ncdf_central(x: float, e: float) -> float:
+    """ncdf_e for |x| <= sqrt(32) without branches: both regions evaluated, one division, the same arithmetic."""
+    y = abs(x)
+    xsq = x * x
+    xnum = A4 * xsq
+    xden = xsq
+    xnum = (xnum + A0) * xsq
+    xden = (xden + B0) * xsq
+    xnum = (xnum + A1) * xsq
+    xden = (xden + B1) * xsq
+    xnum = (xnum + A2) * xsq
+    xden = (xden + B2) * xsq
+    cnum = x * (xnum + A3)
+    cden = xden + B3
+    xnum = C8 * y
+    xden = y
+    xnum = (xnum + C0) * y
+    xden = (xden + D0) * y
+    xnum = (xnum + C1) * y
+    xden = (xden + D1) * y
+    xnum = (xnum + C2) * y
+    xden = (xden + D2) * y
+    xnum = (xnum + C3) * y
+    xden = (xden + D3) * y
+    xnum = (xnum + C4) * y
+    xden = (xden + D4) * y
+    xnum = (xnum + C5) * y
+    xden = (xden + D5) * y
+    xnum = (xnum + C6) * y
+    xden = (xden + D6) * y
+    central = y <= 0.67448975
+    q = (cnum if central else e * (xnum + C7)) / (cden if central else xden + D7)
+    tail = q if x < 0.0 else 1.0 - q
+    return 0.5 + q if central else tail
+
+
+@njit(inline=True)
+def _greeks_exact(
+    i: int,
+    s: npt.NDArray[np.float64],
+    k: npt.NDArray[np.float64],
+    t: npt.NDArray[np.float64],
+    r: npt.NDArray[np.float64],
+    carry: npt.NDArray[np.float64],
+    vol: npt.NDArray[np.float64],
+    cp: npt.NDArray[np.float64],
+    black76: bool,
+    second_order: bool,
+    o_price: npt.NDArray[np.float64],
+    o_delta: npt.NDArray[np.float64],
+    o_gamma: npt.NDArray[np.float64],
+    o_vega: npt.NDArray[np.float64],
+    o_theta: npt.NDArray[np.float64],
+    o_rho: npt.NDArray[np.float64],
+    o_vanna: npt.NDArray[np.float64],
+    o_volga: npt.NDArray[np.float64],
+) -> None:
+    """Option i on the general path: every input (NaN, zero vol or time, far tails, huge/tiny F/K), libm exp/log."""
+    si = s[i]
+    ki = k[i]
+    ti = t[i]
+    ri = r[i]
+    bi = carry[i]
+    sig = vol[i]
+    c = cp[i]
+    nan = math.nan
+    if not (si > 0.0 and ki > 0.0 and ti >= 0.0 and sig >= 0.0 and (c == 1.0 or c == -1.0)) or (ri != ri or bi != bi):
+        o_price[i] = nan
+        o_delta[i] = nan
+        o_gamma[i] = nan
+        o_vega[i] = nan
+        o_theta[i] = nan
+        o_rho[i] = nan
+        if second_order:
+            o_vanna[i] = nan
+            o_volga[i] = nan
+        return
+    dfr = math.exp(-ri * ti)
+    dfc = dfr if bi == 0.0 else (1.0 if bi == ri else math.exp((bi - ri) * ti))
+    sqt = math.sqrt(ti)
+    v = sig * sqt
+    if v == 0.0:
+        fwd = si * dfc / dfr
+        itm = c * (fwd - ki) > 0.0
+        px = c * (si * dfc - ki * dfr) if itm else 0.0
+        o_price[i] = px
+        o_delta[i] = c * dfc if itm else 0.0
+        o_gamma[i] = 0.0
+        o_vega[i] = 0.0
+        o_theta[i] = (-c * (bi - ri) * si * dfc - c * ri * ki * dfr) if itm else 0.0
+        o_rho[i] = (-ti * px if black76 else c * ki * ti * dfr) if itm else 0.0
+        if second_order:
+            o_vanna[i] = 0.0
+            o_volga[i] = 0.0
+        return
+    sdf = si * dfc
+    kdf = ki * dfr
+    fk = sdf / kdf
+    iv = 1.0 / v
+    d1 = math.log(fk) * iv + 0.5 * v
+    d2 = d1 - v
+    e1 = math.exp(-0.5 * d1 * d1)
+    if e1 > 1e-250 and fk < 1e250:
+        e2 = e1 * fk
+    else:
+        e2 = math.exp(-0.5 * d2 * d2)
+    n1 = ncdf_e(c * d1, e1)
+    n2 = ncdf_e(c * d2, e2)
+    pdf = e1 * INV_SQRT_2PI
+    a = sdf * n1
+    bk = kdf * n2
+    px = c * (a - bk)
+    o_price[i] = px
+    o_delta[i] = c * dfc * n1
+    sdfpdf = sdf * pdf
+    o_gamma[i] = sdfpdf * iv / (si * si)
+    vega = sdfpdf * sqt
+    o_vega[i] = vega
+    o_theta[i] = -0.5 * sdfpdf * sig * sig * iv - c * ((bi - ri) * a + ri * bk)
+    if black76:
+        o_rho[i] = -ti * px
+    else:
+        o_rho[i] = c * kdf * ti * n2
+    if second_order:
+        o_vanna[i] = -dfc * pdf * d2 / sig
+        o_volga[i] = vega * d1 * d2 / sig
+
+
+@njit(inline=True)
+def _fast_one(
+    i: int,
+    s: npt.NDArray[np.float64],
+    k: npt.NDArray[np.float64],
+    t: npt.NDArray[np.float64],
+    r: npt.NDArray[np.float64],
+    carry: npt.NDArray[np.float64],
+    vol: npt.NDArray[np.float64],
+    cp: npt.NDArray[np.float64],
+    black76: bool,
+    o_price: npt.NDArray[np.float64],
+    o_delta: npt.NDArray[np.float64],
+    o_gamma: npt.NDArray[np.float64],
+    o_vega: npt.NDArray[np.float64],
+    o_theta: npt.NDArray[np.float64],
+    o_rho: npt.NDArray[np.float64],
+    o_vanna: npt.NDArray[np.float64],
+    o_volga: npt.NDArray[np.float64],
+    second: bool,
+) -> None:
+    """Option i on the vectorisable first pass (see greeks_kernel); `second` is a literal at each call site, so
+    LLVM folds the branch away (a runtime branch in the loop stops it from vectorising)."""
+    si = s[i]
+    ki = k[i]
+    ti = t[i]
+    ri = r[i]
+    bi = carry[i]
+    sig = vol[i]
+    c = cp[i]
+    rt = ri * ti
+    ct = (bi - ri) * ti  # exp(ct) = 1 exactly when b = r and = exp(-rt) exactly when b = 0, as on the exact path
+    ok = (si > 0.0) & (ki > 0.0) & (ti >= 0.0) & (sig >= 0.0) & ((c == 1.0) | (c == -1.0))
+    ok = ok & (abs(rt) < 700.0) & (abs(ct) < 700.0)
+    dfr = fast_exp(-rt)
+    dfc = fast_exp(ct)
+    sqt = math.sqrt(ti)
+    v = sig * sqt
+    sdf = si * dfc
+    kdf = ki * dfr
+    fk = sdf / kdf
+    iv = 1.0 / v
+    ok = ok & (v > 0.0) & (v < 1e300) & (fk > 1e-300) & (fk < 1e250)
+    d1 = fast_log(fk) * iv + 0.5 * v
+    d2 = d1 - v
+    ok = ok & (abs(d1) <= SQRT32) & (abs(d2) <= SQRT32)
+    e1 = fast_exp(-0.5 * d1 * d1)
+    n1 = _ncdf_central(c * d1, e1)
+    n2 = _ncdf_central(c * d2, e1 * fk)  # n(d2) = n(d1) F/K
+    pdf = e1 * INV_SQRT_2PI
+    a = sdf * n1
+    bk = kdf * n2
+    px = c * (a - bk)
+    o_price[i] = px if ok else math.nan
+    o_delta[i] = c * dfc * n1
+    sdfpdf = sdf * pdf
+    o_gamma[i] = sdfpdf * iv / (si * si)
+    vega = sdfpdf * sqt
+    o_vega[i] = vega
+    o_theta[i] = -0.5 * sdfpdf * sig * sig * iv - c * ((bi - ri) * a + ri * bk)
+    o_rho[i] = -ti * px if black76 else c * kdf * ti * n2
+    if second:
+        o_vanna[i] = -dfc * pdf * d2 / sig
+        o_volga[i] = vega * d1 * d2 / sig
+
+
 @njit(parallel=True)
+def _fast_pass_1(
+    s: npt.NDArray[np.float64],
+    k: npt.NDArray[np.float64],
+    t: npt.NDArray[np.float64],
+    r: npt.NDArray[np.float64],
+    carry: npt.NDArray[np.float64],
+    vol: npt.NDArray[np.float64],
+    cp: npt.NDArray[np.float64],
+    black76: bool,
+    second_order: bool,
+    o_price: npt.NDArray[np.float64],
+    o_delta: npt.NDArray[np.float64],
+    o_gamma: npt.NDArray[np.float64],
+    o_vega: npt.NDArray[np.float64],
+    o_theta: npt.NDArray[np.float64],
+    o_rho: npt.NDArray[np.float64],
+    o_vanna: npt.NDArray[np.float64],
+    o_volga: npt.NDArray[np.float64],
+) -> None:
+    for i in prange(s.shape[0]):
+        _fast_one(
+            i,
+            s,
+            k,
+            t,
+            r,
+            carry,
+            vol,
+            cp,
+            black76,
+            o_price,
+            o_delta,
+            o_gamma,
+            o_vega,
+            o_theta,
+            o_rho,
+            o_vanna,
+            o_volga,
+            False,
+        )
+
+
+@njit(parallel=True)
+def _fast_pass_2(
+    s: npt.NDArray[np.float64],
+    k: npt.NDArray[np.float64],
+    t: npt.NDArray[np.float64],
+    r: npt.NDArray[np.float64],
+    carry: npt.NDArray[np.float64],
+    vol: npt.NDArray[np.float64],
+    cp: npt.NDArray[np.float64],
+    black76: bool,
+    second_order: bool,
+    o_price: npt.NDArray[np.float64],
+    o_delta: npt.NDArray[np.float64],
+    o_gamma: npt.NDArray[np.float64],
+    o_vega: npt.NDArray[np.float64],
+    o_theta: npt.NDArray[np.float64],
+    o_rho: npt.NDArray[np.float64],
+    o_vanna: npt.NDArray[np.float64],
+    o_volga: npt.NDArray[np.float64],
+) -> None:
+    for i in prange(s.shape[0]):
+        _fast_one(
+            i,
+            s,
+            k,
+            t,
+            r,
+            carry,
+            vol,
+            cp,
+            black76,
+            o_price,
+            o_delta,
+            o_gamma,
+            o_vega,
+            o_theta,
+            o_rho,
+            o_vanna,
+            o_volga,
+            True,
+        )
+
+
+@njit(parallel=True)
+def _exact_pass(
+    s: npt.NDArray[np.float64],
+    k: npt.NDArray[np.float64],
+    t: npt.NDArray[np.float64],
+    r: npt.NDArray[np.float64],
+    carry: npt.NDArray[np.float64],
+    vol: npt.NDArray[np.float64],
+    cp: npt.NDArray[np.float64],
+    black76: bool,
+    second_order: bool,
+    o_price: npt.NDArray[np.float64],
+    o_delta: npt.NDArray[np.float64],
+    o_gamma: npt.NDArray[np.float64],
+    o_vega: npt.NDArray[np.float64],
+    o_theta: npt.NDArray[np.float64],
+    o_rho: npt.NDArray[np.float64],
+    o_vanna: npt.NDArray[np.float64],
+    o_volga: npt.NDArray[np.float64],
+) -> None:
+    n = s.shape[0]
+    for i in prange(n):
+        if o_price[i] != o_price[i]:
+            _greeks_exact(
+                i,
+                s,
+                k,
+                t,
+                r,
+                carry,
+                vol,
+                cp,
+                black76,
+                second_order,
+                o_price,
+                o_delta,
+                o_gamma,
+                o_vega,
+                o_theta,
+                o_rho,
+                o_vanna,
+                o_volga,
+            )
+
+
 def greeks_kernel(
     s: npt.NDArray[np.float64],
     k: npt.NDArray[np.float64],
@@ -164,79 +552,16 @@ def greeks_kernel(
     recycled by the allocator between calls, where one large block would be a fresh, page-faulting mapping.
     Theta is dV/dt per year (calendar time), vega and volga per unit of volatility, rho per unit of rate
     (Black-76: forward held fixed, rho = -T V).
+
+    Two passes. The first is branch-free (selects only, inline exp/log, both central Cody regions evaluated) so that
+    LLVM vectorises it (4 options per AVX2 instruction); it writes NaN as the price of every option outside its
+    domain (invalid input, zero total vol, |d1| or |d2| beyond sqrt(32), F/K or rate*T out of range). The second
+    pass recomputes exactly those options with the general scalar code, which gives them their NaN or special-case
+    values.
     """
-    n = s.shape[0]
-    for i in prange(n):
-        si = s[i]
-        ki = k[i]
-        ti = t[i]
-        ri = r[i]
-        bi = carry[i]
-        sig = vol[i]
-        c = cp[i]
-        nan = math.nan
-        if not (si > 0.0 and ki > 0.0 and ti >= 0.0 and sig >= 0.0 and (c == 1.0 or c == -1.0)) or (
-            ri != ri or bi != bi
-        ):
-            o_price[i] = nan
-            o_delta[i] = nan
-            o_gamma[i] = nan
-            o_vega[i] = nan
-            o_theta[i] = nan
-            o_rho[i] = nan
-            if second_order:
-                o_vanna[i] = nan
-                o_volga[i] = nan
-            continue
-        dfr = math.exp(-ri * ti)
-        dfc = dfr if bi == 0.0 else (1.0 if bi == ri else math.exp((bi - ri) * ti))
-        sqt = math.sqrt(ti)
-        v = sig * sqt
-        if v == 0.0:
-            fwd = si * dfc / dfr
-            itm = c * (fwd - ki) > 0.0
-            px = c * (si * dfc - ki * dfr) if itm else 0.0
-            o_price[i] = px
-            o_delta[i] = c * dfc if itm else 0.0
-            o_gamma[i] = 0.0
-            o_vega[i] = 0.0
-            o_theta[i] = (-c * (bi - ri) * si * dfc - c * ri * ki * dfr) if itm else 0.0
-            o_rho[i] = (-ti * px if black76 else c * ki * ti * dfr) if itm else 0.0
-            if second_order:
-                o_vanna[i] = 0.0
-                o_volga[i] = 0.0
-            continue
-        sdf = si * dfc
-        kdf = ki * dfr
-        fk = sdf / kdf
-        iv = 1.0 / v
-        d1 = math.log(fk) * iv + 0.5 * v
-        d2 = d1 - v
-        e1 = math.exp(-0.5 * d1 * d1)
-        if e1 > 1e-250 and fk < 1e250:
-            e2 = e1 * fk
-        else:
-            e2 = math.exp(-0.5 * d2 * d2)
-        n1 = ncdf_e(c * d1, e1)
-        n2 = ncdf_e(c * d2, e2)
-        pdf = e1 * INV_SQRT_2PI
-        a = sdf * n1
-        bk = kdf * n2
-        px = c * (a - bk)
-        o_price[i] = px
-        o_delta[i] = c * dfc * n1
-        sdfpdf = sdf * pdf
-        o_gamma[i] = sdfpdf * iv / (si * si)
-        vega = sdfpdf * sqt
-        o_vega[i] = vega
-        o_theta[i] = -0.5 * sdfpdf * sig * sig * iv - c * ((bi - ri) * a + ri * bk)
-        if black76:
-            o_rho[i] = -ti * px
-        else:
-            o_rho[i] = c * kdf * ti * n2
-        if second_order:
-            o_vanna[i] = -dfc * pdf * d2 / sig
-            o_volga[i] = vega * d1 * d2 / sig
+    args = (s, k, t, r, carry, vol, cp, black76, second_order, o_price, o_delta, o_gamma, o_vega, o_theta, o_rho)
+    (_fast_pass_2 if second_order else _fast_pass_1)(*args, o_vanna, o_volga)
+    _exact_pass(*args, o_vanna, o_volga)
 
 
 @njit(parallel=True)

@@ -190,3 +190,54 @@ def test_inverse_conversions():
     cg = coin_greeks(g, F)
     assert float(cg["delta_coin"]) == pytest.approx(float(cd))
     assert float(cg["price_coin"]) == pytest.approx(float(prem_coin))
+
+
+def test_inline_exp_and_log_within_one_ulp():
+    import mpmath as mp
+
+    from models.pricing._jit import njit
+    from models.pricing._kernels import fast_exp, fast_log
+
+    @njit()
+    def both(x: np.ndarray, y: np.ndarray, ex: np.ndarray, lg: np.ndarray) -> None:
+        for i in range(x.shape[0]):
+            ex[i] = fast_exp(x[i])
+            lg[i] = fast_log(y[i])
+
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.uniform(-707.0, 708.0, 400), rng.uniform(-1.0, 1.0, 400), [0.0, -1e-300, 1e-17]])
+    y = np.concatenate([np.exp(rng.uniform(-700.0, 700.0, 400)), 1.0 + rng.uniform(-1e-6, 1e-6, 400), [1.0, 2.0, 0.5]])
+    ex, lg = np.empty_like(x), np.empty_like(y)
+    both(x, y, ex, lg)
+    mp.mp.dps = 40
+    for xi, got in zip(x, ex, strict=True):
+        assert abs(mp.mpf(got) - mp.exp(mp.mpf(xi))) <= np.spacing(got), xi
+    for yi, got in zip(y, lg, strict=True):
+        true = mp.log(mp.mpf(yi))
+        assert abs(mp.mpf(got) - true) <= np.spacing(abs(float(true))), yi
+    assert ex[800] == 1.0 and lg[800] == 0.0  # exp(0) and log(1) exact: b = r keeps the carry discount at 1
+
+
+@pytest.mark.parametrize("second_order", [False, True])
+def test_vectorised_pass_matches_general_path(second_order):
+    from models.pricing import _kernels
+
+    rng = np.random.default_rng(11)
+    n = 5000
+    s = rng.uniform(50.0, 150.0, n)
+    k = s * np.exp(rng.uniform(-1.5, 1.5, n))
+    t = rng.uniform(0.001, 3.0, n)
+    r = rng.uniform(-0.01, 0.08, n)
+    b = r - rng.uniform(-0.02, 0.05, n)
+    b[::3] = r[::3]  # q = 0
+    b[1::3] = 0.0  # futures-style carry
+    vol = rng.uniform(0.02, 2.0, n)
+    cp = np.where(rng.random(n) < 0.5, 1.0, -1.0)
+    m = 8 if second_order else 6
+    fast = [np.empty(n) for _ in range(m)] + ([] if second_order else [np.empty(0), np.empty(0)])
+    _kernels.greeks_kernel(s, k, t, r, b, vol, cp, False, second_order, *fast)
+    exact = [np.full(n, np.nan) for _ in range(m)] + ([] if second_order else [np.empty(0), np.empty(0)])
+    _kernels._exact_pass(s, k, t, r, b, vol, cp, False, second_order, *exact)  # every lane on the general path
+    for j in range(m):
+        scale = np.maximum(np.abs(exact[j]), 1e-9 * s)
+        assert np.max(np.abs(fast[j] - exact[j]) / scale) < 1e-11, j
