@@ -16,8 +16,9 @@ import contextvars
 import email.utils
 import logging
 import random
+import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -26,7 +27,10 @@ from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
 from langchain_openai import ChatOpenAI
+from pydantic import PrivateAttr
 
 from core.settings import Settings
 
@@ -110,8 +114,56 @@ def _headers_of(exc: BaseException) -> Mapping[str, str] | None:
     return headers if isinstance(headers, Mapping) else None
 
 
+BOUND_CACHE_SIZE = 8
+
+
 class ReasoningChatOpenAI(ChatOpenAI):
     retries: int = 0  # our retries on 429/5xx/timeouts; build_chat_model turns the openai client's own off
+    # The agent loop calls `bind_tools` with the same tool objects before every model call; converting ~40 tool
+    # schemas to OpenAI's format each time was a large part of the desk's per-turn overhead. The binding is
+    # immutable, so the same one is handed out again. The key holds the tools themselves (not only their ids), so
+    # an id cannot be reused by another tool while its entry lives.
+    _bound: dict[tuple[Any, ...], tuple[tuple[BaseTool, ...], Runnable[LanguageModelInput, AIMessage]]] = (
+        PrivateAttr(default_factory=dict)
+    )
+    _bound_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    def bind_tools(
+        self,
+        tools: Sequence[Any],
+        *,
+        tool_choice: dict[str, Any] | str | bool | None = None,
+        strict: bool | None = None,
+        parallel_tool_calls: bool | None = None,
+        response_format: Any = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        def bind() -> Runnable[LanguageModelInput, AIMessage]:
+            return super(ReasoningChatOpenAI, self).bind_tools(
+                tools,
+                tool_choice=tool_choice,
+                strict=strict,
+                parallel_tool_calls=parallel_tool_calls,
+                response_format=response_format,
+                **kwargs,
+            )
+
+        # Only BaseTool lists without a response format are cached: dicts and classes could be mutated by the caller.
+        if response_format is not None or not all(isinstance(t, BaseTool) for t in tools):
+            return bind()
+        key = (
+            tuple(id(t) for t in tools), repr(tool_choice), strict, parallel_tool_calls, repr(sorted(kwargs.items()))
+        )
+        with self._bound_lock:
+            hit = self._bound.get(key)
+        if hit is not None and all(a is b for a, b in zip(hit[0], tools, strict=True)):
+            return hit[1]
+        bound = bind()
+        with self._bound_lock:
+            if len(self._bound) >= BOUND_CACHE_SIZE:
+                self._bound.pop(next(iter(self._bound)))
+            self._bound[key] = (tuple(tools), bound)
+        return bound
 
     def _retrying(self, call: Callable[[], T]) -> T:
         attempt = 0
@@ -212,7 +264,28 @@ class ReasoningChatOpenAI(ChatOpenAI):
         configured = self.request_timeout if isinstance(self.request_timeout, int | float) else None
         if (timeout := attempt_timeout(configured, seconds_left())) is not None:
             payload["timeout"] = timeout
+        return _skip_client_transform(payload) if not self._use_responses_api(payload) else payload
+
+
+PRE_SERIALISED_KEYS = ("messages", "tools")
+
+
+def _skip_client_transform(payload: dict[str, Any]) -> dict[str, Any]:
+    """Send `messages` and `tools` through `extra_body`, which the openai client merges into the JSON body as given.
+
+    The client otherwise walks both against its TypedDict annotations (`maybe_transform`) before every call: about
+    10 ms of CPU per call with the desk's tool schemas and a replayed history, for nothing, because no chat request
+    field carries a transform (alias or format) and langchain already built plain JSON dicts. The body on the wire
+    is the same (`messages` keeps its place; an explicit `extra_body` still wins). Structured-output calls
+    (`response_format`, parsed by the client) keep the ordinary path.
+    """
+    if "response_format" in payload or not isinstance(payload.get("messages"), list):
         return payload
+    moved = {key: payload.pop(key) for key in PRE_SERIALISED_KEYS if key in payload}
+    extra = payload.get("extra_body")
+    payload["extra_body"] = {**moved, **(extra if isinstance(extra, dict) else {})}
+    payload["messages"] = []  # required by the client's signature; replaced by extra_body's on the wire
+    return payload
 
 
 def _is_empty(result: ChatResult) -> bool:
