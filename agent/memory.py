@@ -31,7 +31,11 @@ class ConversationStore:
         self._turns: TTLCache[list[dict[str, Any]]] = TTLCache(TURNS_SNAPSHOT_TTL_S)
 
     def history(self, session_id: str, limit: int = MAX_TURNS_REPLAYED) -> list[BaseMessage]:
-        docs = list(self.col.find({"session_id": session_id}).sort("created_at", DESCENDING).limit(limit))
+        docs = list(
+            self.col.find({"session_id": session_id}, {"_id": 0, "question": 1, "answer": 1})
+            .sort("created_at", DESCENDING)
+            .limit(limit)
+        )
         out: list[BaseMessage] = []
         for doc in reversed(docs):
             out.append(HumanMessage(str(doc["question"])[:MAX_CHARS_PER_TURN]))

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from pymongo import ReturnDocument
 from pymongo.database import Database
 
 from core.clock import utcnow
@@ -43,8 +43,9 @@ class Usage:
 class DailyUsageLedger:
     """One document per UTC day in `llm_usage`, incremented atomically.
 
-    The day's total is remembered from the last write for a few seconds so that the budget check before each
-    request does not cost a database round trip; other replicas' spend is picked up on the next refresh.
+    The day's total is remembered from the last read (plus this process's own spend since) for a few seconds, so
+    that the budget check before each request does not cost a database round trip; other replicas' spend is picked
+    up on the next refresh.
     """
 
     REFRESH_S = 5.0
@@ -52,14 +53,21 @@ class DailyUsageLedger:
     def __init__(self, db: Database[dict[str, Any]]) -> None:
         self.col = db["llm_usage"]
         self._known: tuple[str, int, float] | None = None  # (day, tokens, monotonic time read)
+        self._lock = threading.Lock()  # requests run on several threads; an increment must not be lost
 
     @staticmethod
     def _day() -> str:
         return utcnow().strftime("%Y-%m-%d")
 
-    def record(self, usage: Usage, cost_usd: float) -> dict[str, Any]:
-        doc = self.col.find_one_and_update(
-            {"_id": self._day()},
+    def record(self, usage: Usage, cost_usd: float) -> None:
+        """Add a request's spend to the day's document: one acknowledged update, no read back.
+
+        The remembered total grows by this request's tokens but keeps the time it was read, so the next refresh
+        (other replicas' spend) is as due as before; with nothing remembered the next check reads the database.
+        """
+        day = self._day()
+        self.col.update_one(
+            {"_id": day},
             {
                 "$inc": {
                     "prompt_tokens": usage.prompt_tokens,
@@ -69,11 +77,10 @@ class DailyUsageLedger:
                 }
             },
             upsert=True,
-            return_document=ReturnDocument.AFTER,
         )
-        out = dict(doc or {})
-        self._known = (self._day(), _tokens(out), time.monotonic())
-        return out
+        with self._lock:
+            if self._known is not None and self._known[0] == day:
+                self._known = (day, self._known[1] + usage.total_tokens, self._known[2])
 
     def today_tokens(self) -> int:
         day = self._day()
