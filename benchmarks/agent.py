@@ -1,10 +1,14 @@
 """Agent overhead per turn: everything the desk does besides waiting for the model.
 
 A turn is a real `Desk.ask` through `ChatOpenAI` against a scripted OpenAI-compatible server on loopback that answers
-instantly (one tool call, then the answer), with the simulated exchange in-process. Model time is measured by a
-callback around each chat-model call and subtracted; what remains is tool dispatch and validation (the tool call
-itself included, so this is an upper bound), the LangGraph loop, memory load and store, usage ledger and audit
-writes to MongoDB (embedded nx-27017). Prints one JSON line last.
+instantly (one tool call, then the answer), with the simulated exchange in-process. Model time is the HTTP exchange
+with the model endpoint (request sent, answer read), timed at the client's transport and subtracted; what remains is
+tool dispatch and validation (the tool call itself included, so this is an upper bound), the LangGraph loop, building
+and parsing the model request and reply on our side, memory load and store, usage ledger and audit writes to MongoDB
+(embedded nx-27017). Prints one JSON line last.
+
+A callback around the chat-model call would also count the client-side work (message and tool-schema conversion,
+the openai client's request transform, reply parsing) as model time, though it is the desk's own CPU.
 """
 
 from __future__ import annotations
@@ -17,13 +21,11 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
-from uuid import UUID
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from langchain_core.callbacks import BaseCallbackHandler
+import httpx
 
 from tests.fakes.openai_server import FakeOpenAI, Reply, ToolCall
 
@@ -31,21 +33,26 @@ TURNS = int(os.environ.get("AGENT_BENCH_TURNS", "150"))
 WARMUP = 10
 
 
-class ModelTimer(BaseCallbackHandler):
-    def __init__(self) -> None:
-        self.started: dict[UUID, float] = {}
+class ModelTimer(httpx.BaseTransport):
+    """Wraps the model client's transport: the time from sending a request to having read its whole answer."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
         self.total = 0.0
         self.lock = threading.Lock()
 
-    def on_chat_model_start(self, serialized: Any, messages: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        self.started[run_id] = time.perf_counter()
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        started = time.perf_counter()
+        try:
+            response = self.inner.handle_request(request)
+            response.read()  # the benchmark's calls are not streamed: the answer is part of the model's time
+            return response
+        finally:
+            with self.lock:
+                self.total += time.perf_counter() - started
 
-    def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        with self.lock:
-            self.total += time.perf_counter() - self.started.pop(run_id, time.perf_counter())
-
-    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self.on_llm_end(None, run_id=run_id)
+    def close(self) -> None:
+        self.inner.close()
 
 
 def main() -> None:
@@ -63,9 +70,11 @@ def main() -> None:
         os.environ["LLM_BASE_URL"] = fake.base_url
         reset_settings()
         settings = get_settings()
-        timer = ModelTimer()
         model = build_chat_model(settings)
-        model.callbacks = [timer]
+        # The openai client's httpx client; instrumented in place so the model is configured as in production.
+        http = model.root_client._client
+        timer = ModelTimer(http._transport)
+        http._transport = timer
         desk = Desk(settings, storage.get_db(settings), model=model)
         overheads: list[float] = []
         totals: list[float] = []
@@ -76,6 +85,7 @@ def main() -> None:
             answer = desk.ask("How is BTC/USDT?", session_id=f"bench-{i % 10}", user="bench")
             total = time.perf_counter() - started
             assert answer.mode == "llm" and answer.tools_used and answer.tools_used[0].ok, answer
+            assert timer.total > 0, "the model's transport was not timed"
             if i >= WARMUP:
                 totals.append(total * 1000)
                 overheads.append((total - timer.total) * 1000)
