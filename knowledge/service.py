@@ -117,6 +117,17 @@ class NewsService:
         docs = self.store.find(symbols=syms, since=as_of - timedelta(hours=window_hours), until=as_of, limit=20_000)
         return [news_signal(docs, s, as_of=as_of, half_life_hours=half_life_hours) for s in syms]
 
+    def sentiment_with_signals(
+        self, symbols: Sequence[str], *, half_life_hours: float = 24.0, window_hours: float = 168.0,
+        as_of: datetime | None = None,
+    ) -> list[tuple[SymbolSentiment, NewsSignal]]:
+        """`symbol_sentiment` and `signals` together from one read of the window (the HTTP index shows both)."""
+        as_of = as_of or utcnow()
+        syms = list(dict.fromkeys(base_asset(s) for s in symbols))
+        docs = self.store.find(symbols=syms, since=as_of - timedelta(hours=window_hours), until=as_of, limit=20_000)
+        return [(sentiment_index(docs, s, as_of=as_of, half_life_hours=half_life_hours),
+                 news_signal(docs, s, as_of=as_of, half_life_hours=half_life_hours)) for s in syms]
+
     def impact(
         self,
         candles: CandleSource,

@@ -121,10 +121,9 @@ async def news_sentiment_index(
     svc = _service(request)
 
     def compute() -> dict[str, Any]:
-        idx = svc.symbol_sentiment(syms, half_life_hours=half_life_hours, window_hours=window_hours)
-        sigs = {s.symbol: s for s in svc.signals(syms, half_life_hours=half_life_hours, window_hours=window_hours)}
-        return {"symbols": [{**i.as_dict(), "signal": round(sigs[i.symbol].signal, 4),
-                             "events": sigs[i.symbol].events} for i in idx]}
+        pairs = svc.sentiment_with_signals(syms, half_life_hours=half_life_hours, window_hours=window_hours)
+        return {"symbols": [{**i.as_dict(), "signal": round(sig.signal, 4), "events": sig.events}
+                            for i, sig in pairs]}
 
     return await _snapshots(request).aget_or_compute(("sentiment", tuple(syms), half_life_hours, window_hours),
                                                      compute)
