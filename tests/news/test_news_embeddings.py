@@ -76,3 +76,20 @@ def test_doctor_reports_embedding_precision(tmp_path: Path) -> None:
     report = run_doctor(Settings(data_dir=tmp_path, embed_precision="fp32", mongo_uri="mongodb://127.0.0.1:1"))
     check = next(c for c in report["checks"] if c["name"] == "embedding model")
     assert check["ok"] and "runs in fp32 (EMBED_PRECISION=fp32)" in check["detail"]
+
+
+def test_query_path_matches_batch_encode() -> None:
+    """Small batches (queries) run the model's modules directly; the vectors must be those of `encode`."""
+    from knowledge.embeddings import SMALL_BATCH, Embedder, get_model
+
+    emb = Embedder(precision="fp32")
+    queries = ["bitcoin ETF inflows hit a record", "SEC sues exchange over staking", "Solana outage halts blocks"]
+    filler = [f"unrelated filler headline number {i}" for i in range(SMALL_BATCH)]
+    small = emb.embed(queries)
+    batch = emb.embed(queries + filler)[: len(queries)]
+    assert small.shape == (3, 384) and np.allclose(np.linalg.norm(small, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(small, batch, atol=1e-5)
+    model = get_model("fp32")
+    assert not model.training  # dropout off on the direct path
+    ref = model.encode(queries[:1], normalize_embeddings=True, convert_to_numpy=True)
+    assert np.allclose(emb.embed_one(queries[0]), ref[0], atol=1e-6)
