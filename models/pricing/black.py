@@ -53,7 +53,11 @@ def option_sign(is_call: Any) -> FloatArray:
             raise ValueError(f"option type must be 'call' or 'put', got {bad}")
         return np.where(calls, 1.0, -1.0)
     if arr.dtype == bool:
-        return np.where(arr, 1.0, -1.0)
+        # 2b - 1 in place: exact, and several times faster than np.where on large arrays
+        out = arr.astype(np.float64)
+        np.multiply(out, 2.0, out=out)
+        np.subtract(out, 1.0, out=out)
+        return out
     # Numeric types pass through unchecked: the kernels return NaN for anything but +1/-1.
     return arr.astype(np.float64, copy=False)
 
