@@ -116,8 +116,29 @@ def test_database_outage_is_a_json_503(own_mongo: EmbeddedMongo, make_settings: 
         key, _ = app.state.api_keys.create("mongo-fault", "read")
         assert client.get("/v1/conversations/none", headers=auth(key)).status_code == 404
         own_mongo.kill()
-        resp = client.get("/v1/conversations/none", headers=auth(key))
+        # another id: the transcript snapshot (1 s) may answer the first one without touching the database
+        resp = client.get("/v1/conversations/other", headers=auth(key))
         own_mongo.start()
     mongo.close()
     assert resp.status_code == 503 and "retry-after" in resp.headers
     assert isinstance(resp.json()["detail"], str)
+
+
+@pytest.mark.fault
+def test_shutdown_completes_while_the_database_is_down(
+    own_mongo: EmbeddedMongo, make_settings: Callable[..., Any]
+) -> None:
+    """Fault: the database dies before the service stops. Must hold: shutdown still completes (the scheduler's
+    leader lock cannot be released, but it is a lease that expires on its own), so a restart is never blocked by a
+    hung or crashed shutdown."""
+    from agent.app import create_app
+
+    mongo = _client(own_mongo)
+    app = create_app(make_settings(), db=mongo["desk"])
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            assert client.get("/health").status_code == 200
+            own_mongo.kill()
+    finally:
+        own_mongo.start()
+        mongo.close()
