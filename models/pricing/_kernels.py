@@ -11,6 +11,7 @@ n(d2) = n(d1) * F/K, so one `exp` serves both N(d1) and N(d2).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -396,90 +397,41 @@ def _fast_one(
         o_volga[i] = vega * d1 * d2 / sig
 
 
-@njit(parallel=True)
-def _fast_pass_1(
-    s: npt.NDArray[np.float64],
-    k: npt.NDArray[np.float64],
-    t: npt.NDArray[np.float64],
-    r: npt.NDArray[np.float64],
-    carry: npt.NDArray[np.float64],
-    vol: npt.NDArray[np.float64],
-    cp: npt.NDArray[np.float64],
-    black76: bool,
-    second_order: bool,
-    o_price: npt.NDArray[np.float64],
-    o_delta: npt.NDArray[np.float64],
-    o_gamma: npt.NDArray[np.float64],
-    o_vega: npt.NDArray[np.float64],
-    o_theta: npt.NDArray[np.float64],
-    o_rho: npt.NDArray[np.float64],
-    o_vanna: npt.NDArray[np.float64],
-    o_volga: npt.NDArray[np.float64],
-) -> None:
-    for i in prange(s.shape[0]):
-        _fast_one(
-            i,
-            s,
-            k,
-            t,
-            r,
-            carry,
-            vol,
-            cp,
-            black76,
-            o_price,
-            o_delta,
-            o_gamma,
-            o_vega,
-            o_theta,
-            o_rho,
-            o_vanna,
-            o_volga,
-            False,
-        )
+def _fast_pass(second: bool) -> Callable[..., None]:
+    """The first pass's parallel loop, compiled once per value of `second`: numba freezes the closure's `second` as
+    a constant, so `_fast_one` gets it as a literal and the loop stays vectorisable."""
+
+    @njit(parallel=True)
+    def run(
+        s: npt.NDArray[np.float64],
+        k: npt.NDArray[np.float64],
+        t: npt.NDArray[np.float64],
+        r: npt.NDArray[np.float64],
+        carry: npt.NDArray[np.float64],
+        vol: npt.NDArray[np.float64],
+        cp: npt.NDArray[np.float64],
+        black76: bool,
+        second_order: bool,
+        o_price: npt.NDArray[np.float64],
+        o_delta: npt.NDArray[np.float64],
+        o_gamma: npt.NDArray[np.float64],
+        o_vega: npt.NDArray[np.float64],
+        o_theta: npt.NDArray[np.float64],
+        o_rho: npt.NDArray[np.float64],
+        o_vanna: npt.NDArray[np.float64],
+        o_volga: npt.NDArray[np.float64],
+    ) -> None:
+        for i in prange(s.shape[0]):
+            _fast_one(
+                i, s, k, t, r, carry, vol, cp, black76,
+                o_price, o_delta, o_gamma, o_vega, o_theta, o_rho, o_vanna, o_volga, second,
+            )
+
+    return run
 
 
-@njit(parallel=True)
-def _fast_pass_2(
-    s: npt.NDArray[np.float64],
-    k: npt.NDArray[np.float64],
-    t: npt.NDArray[np.float64],
-    r: npt.NDArray[np.float64],
-    carry: npt.NDArray[np.float64],
-    vol: npt.NDArray[np.float64],
-    cp: npt.NDArray[np.float64],
-    black76: bool,
-    second_order: bool,
-    o_price: npt.NDArray[np.float64],
-    o_delta: npt.NDArray[np.float64],
-    o_gamma: npt.NDArray[np.float64],
-    o_vega: npt.NDArray[np.float64],
-    o_theta: npt.NDArray[np.float64],
-    o_rho: npt.NDArray[np.float64],
-    o_vanna: npt.NDArray[np.float64],
-    o_volga: npt.NDArray[np.float64],
-) -> None:
-    for i in prange(s.shape[0]):
-        _fast_one(
-            i,
-            s,
-            k,
-            t,
-            r,
-            carry,
-            vol,
-            cp,
-            black76,
-            o_price,
-            o_delta,
-            o_gamma,
-            o_vega,
-            o_theta,
-            o_rho,
-            o_vanna,
-            o_volga,
-            True,
-        )
+_fast_pass_1 = _fast_pass(False)  # price + 5 Greeks
+_fast_pass_2 = _fast_pass(True)  # plus vanna and volga
 
 
 @njit(parallel=True)
