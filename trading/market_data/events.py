@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.events import Event
-from trading.types import Candle, OrderBook, Ticker, Trade
+from trading.types import BookLevel, Candle, OrderBook, Ticker, Trade
 
 TOPIC_TICKER = "market.ticker"
 TOPIC_BOOK = "market.book"
@@ -31,6 +31,19 @@ def book_event(b: OrderBook, depth: int = 20) -> Event:
         "bids": [[lv.price, lv.amount] for lv in b.bids[:depth]],
         "asks": [[lv.price, lv.amount] for lv in b.asks[:depth]], "simulated": b.simulated,
     }, key=key, id=f"{key}:book:{seq}")
+
+
+def book_from_payload(payload: dict[str, Any]) -> OrderBook:
+    """The `OrderBook` a `market.book` event carries (the inverse of `book_event`)."""
+    return OrderBook(
+        exchange=str(payload["exchange"]),
+        symbol=str(payload["symbol"]),
+        timestamp_ms=int(payload["ts"]),
+        bids=tuple(BookLevel(float(p), float(a)) for p, a in payload["bids"]),
+        asks=tuple(BookLevel(float(p), float(a)) for p, a in payload["asks"]),
+        nonce=None if payload.get("nonce") is None else int(payload["nonce"]),
+        simulated=bool(payload.get("simulated", False)),
+    )
 
 
 def trade_event(t: Trade) -> Event:

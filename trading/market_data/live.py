@@ -21,9 +21,9 @@ from typing import Any, Protocol
 from core.events import Event, EventBus, InProcessBus
 from trading.exchanges.base import ExchangeAdapter
 from trading.exchanges.retry import RetryPolicy
-from trading.market_data.events import TOPIC_BOOK
+from trading.market_data.events import TOPIC_BOOK, book_from_payload
 from trading.market_data.streams import MarketStreamer
-from trading.types import BookLevel, OrderBook
+from trading.types import OrderBook
 
 log = logging.getLogger(__name__)
 FEED_GROUP = "oms-books"
@@ -41,19 +41,6 @@ class BookSink(Protocol):
     def exit_price(self, symbol: str) -> float | None: ...
 
     def on_price(self, symbol: str, price: float) -> Awaitable[list[Any]]: ...
-
-
-def book_from_payload(payload: dict[str, Any]) -> OrderBook:
-    """The `OrderBook` a `market.book` event carries (inverse of `events.book_event`)."""
-    return OrderBook(
-        exchange=str(payload["exchange"]),
-        symbol=str(payload["symbol"]),
-        timestamp_ms=int(payload["ts"]),
-        bids=tuple(BookLevel(float(p), float(a)) for p, a in payload["bids"]),
-        asks=tuple(BookLevel(float(p), float(a)) for p, a in payload["asks"]),
-        nonce=None if payload.get("nonce") is None else int(payload["nonce"]),
-        simulated=bool(payload.get("simulated", False)),
-    )
 
 
 @dataclass
