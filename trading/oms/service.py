@@ -207,6 +207,7 @@ def _note_regime(decision: Decision, regime: Doc) -> None:
     )
     if bound:
         decision.reasons.append(text)
+_PENDING_BUY_FEE = 0.001  # fee reserved on open buys when counting spendable cash
 RECONCILE_GRACE_MS = 60_000  # the timer leaves unanswered sends younger than this to the process that sent them
 
 
@@ -581,13 +582,16 @@ class TradingService:
         notional = sum(q * marks.get(s, 0.0) for s, q in buys.items())
         return buys, sells, notional
 
+    def _spendable(self, venue: str | None, pending_buy_notional: float) -> float:
+        """Quote cash (one venue, or all) not already promised to open buys, their fees included."""
+        return self.portfolio.quote_cash(venue) - pending_buy_notional * (1 + _PENDING_BUY_FEE)
+
     def portfolio_view(self, *, venue: str | None = None, exclude_order: str | None = None) -> PortfolioView:
         marks = self.marks()
         equity, peak, day_start = self._mark_to_market()
         gross, net = self.portfolio.exposures(marks)
         buys, sells, pending_notional = self._pending(exclude_order)
-        fee = 0.001
-        cash = self.portfolio.quote_cash(venue) - pending_notional * (1 + fee)
+        cash = self._spendable(venue, pending_notional)
         since = self.clock() - 60_000
         recent = _count(self.store.children, {"sent_ms": {"$gte": since}})
         return PortfolioView(
@@ -959,8 +963,9 @@ class TradingService:
                 )
             )
             return max(0.0, held - resting)
-        view = self.portfolio_view(venue=venue, exclude_order=order_id)
-        cash = min(view.cash_free, self.portfolio.cash.get(venue, {}).get(quote, 0.0))
+        # the gate's spendable cash for a child here (without the mark-to-market writes of a whole portfolio view)
+        pending_notional = self._pending(order_id)[2]
+        cash = min(self._spendable(venue, pending_notional), self.portfolio.cash.get(venue, {}).get(quote, 0.0))
         if cash <= 0 or book.best_ask is None:
             return 0.0
         limits, _ = self.limits_for(request)
