@@ -162,10 +162,7 @@ async def news_impact(
     """Event study: abnormal returns of the named coins 1h/4h/24h after each event type (benchmark BTC/USDT),
     from the stored candles (`crypto-agent data download`). 404 when the candles are missing, saying how to get
     them."""
-    if event_type is not None and event_type not in EVENT_TYPES:
-        raise HTTPException(400, f"unknown event type {event_type!r}; valid: {', '.join(EVENT_TYPES)}")
-    if timeframe not in IMPACT_TIMEFRAMES:
-        raise HTTPException(400, f"timeframe must be one of {', '.join(IMPACT_TIMEFRAMES)}")
+    # event type and timeframe are checked by `impact_view` (its ValueError is the 400 below), as for the CLI
     if symbol and "," in symbol:
         raise HTTPException(400, "symbol takes one coin, e.g. SOL or SOL/USDT")
     coins = _csv(symbol, upper=True) if symbol else None
