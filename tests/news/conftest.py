@@ -90,3 +90,25 @@ CORPUS: list[tuple[str, str, str, float]] = [
 def corpus_items() -> list[NewsItem]:
     return [item(t, s, source=src, hours_ago=h, url=f"https://{src.replace(' ', '').lower()}.example/{i}")
             for i, (t, s, src, h) in enumerate(CORPUS)]
+
+
+@pytest.fixture()
+def news_http(service: Any, mongo_db: Database[dict[str, Any]]) -> Iterator[tuple[Any, str, str]]:
+    """The news router on its own app, over the requesting module's `service`: (client, read key, admin key)."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from agent.api.auth import ApiKeyStore
+    from agent.api.errors import install_error_handlers
+    from agent.api.news import router
+
+    app = FastAPI()
+    install_error_handlers(app)
+    app.include_router(router)
+    keys = ApiKeyStore(mongo_db)
+    app.state.api_keys = keys
+    app.state.news = service
+    read, _ = keys.create("reader", "read")
+    admin, _ = keys.create("admin", "admin")
+    with TestClient(app) as c:
+        yield c, read, admin

@@ -6,11 +6,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from agent.api.auth import ApiKeyStore
-from agent.api.errors import install_error_handlers
 from core.settings import Settings
 from knowledge.ingest import ingest_items
 from knowledge.service import NewsService, set_service
@@ -81,24 +78,9 @@ def test_recall_and_sentiment_tools(service: NewsService) -> None:
     assert sol["n_docs"] == 1 and sol["events"] == {"outage": 1} and sol["signal"] < 0
 
 
-@pytest.fixture()
-def client(service: NewsService, mongo_db: Any) -> Iterator[tuple[TestClient, str, str]]:
-    from agent.api.news import router
 
-    app = FastAPI()
-    install_error_handlers(app)
-    app.include_router(router)
-    keys = ApiKeyStore(mongo_db)
-    app.state.api_keys = keys
-    app.state.news = service
-    read, _ = keys.create("reader", "read")
-    admin, _ = keys.create("admin", "admin")
-    with TestClient(app) as c:
-        yield c, read, admin
-
-
-def test_http_search_events_sentiment(client: tuple[TestClient, str, str]) -> None:
-    c, read, _ = client
+def test_http_search_events_sentiment(news_http: tuple[TestClient, str, str]) -> None:
+    c, read, _ = news_http
     h = {"Authorization": f"Bearer {read}"}
     assert c.get("/v1/news/search", params={"q": "hack"}).status_code == 401
     r = c.get("/v1/news/search", params={"q": "flash loan exploit", "symbols": "ETH", "k": 3}, headers=h)
@@ -119,8 +101,8 @@ def test_http_search_events_sentiment(client: tuple[TestClient, str, str]) -> No
     assert c.post("/v1/news/sentiment", json={"texts": []}, headers=h).status_code == 422
 
 
-def test_http_ingest_needs_admin(client: tuple[TestClient, str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    c, read, admin = client
+def test_http_ingest_needs_admin(news_http: tuple[TestClient, str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    c, read, admin = news_http
     assert c.post("/v1/news/ingest", json={}, headers={"Authorization": f"Bearer {read}"}).status_code == 403
     from knowledge import service as service_mod
 

@@ -10,12 +10,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pymongo.database import Database
 
-from agent.api.auth import ApiKeyStore
-from agent.api.errors import install_error_handlers
 from core.settings import Settings
 from knowledge.ingest import ingest_items
 from knowledge.service import NewsService, set_service
@@ -114,23 +111,9 @@ def test_news_impact_needs_the_benchmark(service: NewsService) -> None:
     assert out["ok"] is False and "BTC/USDT" in out["error"] and "benchmark" in out["error"]
 
 
-@pytest.fixture()
-def client(service: NewsService, mongo_db: Any) -> Iterator[tuple[TestClient, str]]:
-    from agent.api.news import router
 
-    app = FastAPI()
-    install_error_handlers(app)
-    app.include_router(router)
-    keys = ApiKeyStore(mongo_db)
-    app.state.api_keys = keys
-    app.state.news = service
-    read, _ = keys.create("reader", "read")
-    with TestClient(app) as c:
-        yield c, read
-
-
-def test_http_news_impact(client: tuple[TestClient, str], service: NewsService) -> None:
-    c, read = client
+def test_http_news_impact(news_http: tuple[TestClient, str, str], service: NewsService) -> None:
+    c, read, _ = news_http
     h = {"Authorization": f"Bearer {read}"}
     assert c.get("/v1/news/impact").status_code == 401
     r = c.get("/v1/news/impact", params={"event_type": "listing", "symbol": "APT"}, headers=h)
