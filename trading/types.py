@@ -16,6 +16,12 @@ class OrderType(StrEnum):
     LIMIT = "limit"
 
 
+# Kinds of sell stop a venue can hold itself: a market sell when the trigger trades, or a limit sell at a price the
+# desk sets below the trigger (Binance spot lists only the limit kind for many pairs).
+STOP_MARKET = "stop_market"
+STOP_LIMIT = "stop_limit"
+
+
 @dataclass(frozen=True, slots=True)
 class Ticker:
     exchange: str
@@ -138,3 +144,4 @@ class ExchangeOrder:
     fee_currency: str | None = None
     timestamp_ms: int = 0
     fills: list[Trade] = field(default_factory=list)
+    trigger_price: float | None = None  # a stop order's trigger (None for plain orders)

@@ -67,6 +67,8 @@ class FakeMarket:
     volume_24h: float = 12_345.0
     book_version: int = 1_000
     kline_gaps: set[int] = field(default_factory=set)  # open times to leave out of /klines
+    # what exchangeInfo lists (and the fake accepts); Binance spot lists STOP_LOSS only for some pairs
+    order_types: tuple[str, ...] = ("LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT")
 
     @property
     def market_id(self) -> str:
@@ -86,6 +88,18 @@ class Fault:
     retry_after: float | None = None
     seconds: float = 0.0
     body: str | None = None
+
+
+_STOP_LIMIT_TYPES = ("STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT")
+_STOP_TYPES = ("STOP_LOSS", "TAKE_PROFIT", *_STOP_LIMIT_TYPES)
+
+
+def _stop_reached(otype: str, side: str, stop_price: float, last: float) -> bool:
+    """Binance triggers on the last trade: a stop-loss when the price moves against the side, a take-profit when it
+    moves in its favour."""
+    loss = otype.startswith("STOP_LOSS")
+    falls_to = (side == "SELL") == loss
+    return last <= stop_price if falls_to else last >= stop_price
 
 
 def round_to(value: float, step: float) -> float:
@@ -141,10 +155,12 @@ class FakeBinance:
         return market
 
     def set_price(self, symbol: str, last: float, *, push: bool = True) -> None:
+        """Trade at `last`: stop orders whose trigger it reaches become market or limit orders, as on Binance."""
         with self._lock:
             market = self.markets[symbol]
             market.last = last
             market.book_version += 3
+            self._trigger_stops(market)
         if push:
             self._call_soon(self._push_market, symbol)
 
@@ -369,7 +385,7 @@ class FakeBinance:
             "quoteAssetPrecision": 8,
             "baseCommissionPrecision": 8,
             "quoteCommissionPrecision": 8,
-            "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"],
+            "orderTypes": list(m.order_types),
             "icebergAllowed": True,
             "ocoAllowed": True,
             "quoteOrderQtyMarketAllowed": True,
@@ -602,12 +618,26 @@ class FakeBinance:
             ref_price = price if price is not None else market.last
             if qty * ref_price < market.min_notional:
                 return self._error(-1013, "Filter failure: NOTIONAL")
-            if otype == "LIMIT" and price is None:
+            if otype in ("LIMIT", *_STOP_LIMIT_TYPES) and price is None:
                 return self._error(-1102, "Mandatory parameter 'price' was not sent, was empty/null, or malformed.")
+            stop_price: float | None = None
+            if otype in _STOP_TYPES:
+                if otype not in market.order_types:
+                    return self._error(-1013, "Stop loss orders are not supported for this symbol.")
+                if "stopPrice" not in p:
+                    return self._error(
+                        -1102, "Mandatory parameter 'stopPrice' was not sent, was empty/null, or malformed."
+                    )
+                stop_price = float(p["stopPrice"])
+                if _stop_reached(otype, side, stop_price, market.last):
+                    return self._error(-2010, "Stop price would trigger immediately.")
             fill_price = market.ask() if side == "BUY" else market.bid()
-            marketable = otype == "MARKET" or (
-                price is not None
-                and ((side == "BUY" and price >= fill_price) or (side == "SELL" and price <= fill_price))
+            marketable = stop_price is None and (
+                otype == "MARKET"
+                or (
+                    price is not None
+                    and ((side == "BUY" and price >= fill_price) or (side == "SELL" and price <= fill_price))
+                )
             )
             quote_bal = self.balances.setdefault(market.quote, [0.0, 0.0])
             base_bal = self.balances.setdefault(market.base, [0.0, 0.0])
@@ -634,9 +664,10 @@ class FakeBinance:
                 "timeInForce": p.get("timeInForce", "GTC") if otype == "LIMIT" else "GTC",
                 "type": otype,
                 "side": side,
+                "stopPrice": fmt(stop_price or 0.0),
                 "fills": [],
                 "selfTradePreventionMode": "EXPIRE_MAKER",
-                "isWorking": True,
+                "isWorking": stop_price is None,  # a stop works only once its trigger trades
                 "origQuoteOrderQty": "0",
             }
             if marketable and self.auto_fill_market:
@@ -649,6 +680,30 @@ class FakeBinance:
                 base_bal[1] += qty
             self.orders[order_id] = order
         return web.json_response(self._order_json(order, full=True))
+
+    def _trigger_stops(self, market: FakeMarket) -> None:
+        """(lock held) Stops reached by the last trade start working: STOP_LOSS sells at the bid, STOP_LOSS_LIMIT
+        sells at the bid while the bid is at or above its limit and otherwise rests at its limit."""
+        for order in self.orders.values():
+            if order["symbol"] != market.market_id or order["status"] != "NEW" or order["type"] not in _STOP_TYPES:
+                continue
+            if not order["isWorking"]:
+                if not _stop_reached(order["type"], order["side"], float(order["stopPrice"]), market.last):
+                    continue
+                order.update(isWorking=True, workingTime=self.now_ms())
+            price = market.bid() if order["side"] == "SELL" else market.ask()
+            limit = float(order["price"])
+            if order["type"] in _STOP_LIMIT_TYPES and (
+                (order["side"] == "SELL" and price < limit) or (order["side"] == "BUY" and price > limit)
+            ):
+                continue  # rests at its limit until the market comes back to it
+            qty = float(order["origQty"])
+            locked = self.balances[market.base] if order["side"] == "SELL" else self.balances[market.quote]
+            amount = qty if order["side"] == "SELL" else qty * limit
+            locked[0] += amount
+            locked[1] -= amount
+            self._fill(order, market, qty, price)
+            order["updateTime"] = self.now_ms()
 
     def _fill(self, order: Json, market: FakeMarket, qty: float, price: float) -> None:
         fee = qty * price * 0.001

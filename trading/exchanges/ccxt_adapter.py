@@ -21,6 +21,8 @@ from trading.exchanges import errors
 from trading.exchanges.base import timeframe_ms
 from trading.exchanges.retry import NO_RETRY, RetryPolicy, translate, with_retry
 from trading.types import (
+    STOP_LIMIT,
+    STOP_MARKET,
     Balance,
     BookLevel,
     Candle,
@@ -130,12 +132,18 @@ class CcxtExchange:
             opts["defaultType"] = "spot"
         opts["fetchCurrencies"] = False
         opts["fetchMargins"] = False
+        # reconciliation lists open orders across all symbols on purpose (an order of ours on a symbol we no longer
+        # trade must still be found); ccxt refuses that on Binance unless told the higher request weight is known
+        foo = opts.get("fetchOpenOrders")
+        if isinstance(foo, dict):
+            opts["fetchOpenOrders"] = {**foo, "warnWithoutSymbol": False}
         if options:
             opts.update(options)
         if api_url:
             ws_origin = ws_url or api_url.replace("https://", "wss://").replace("http://", "ws://")
             self._ex.urls["api"] = override_urls(self._ex.urls["api"], api_url, ws_origin)
         self._markets: dict[str, Market] = {}
+        self._stop_kinds: dict[str, str | None] = {}
         self._ex.parse_json = self._strict_parse_json  # truncated JSON must be an error, not an empty result
 
     def _strict_parse_json(self, http_response: Any) -> Any:
@@ -197,7 +205,30 @@ class CcxtExchange:
             return self._markets
         raw = await self._call(lambda: self._ex.load_markets(reload))
         self._markets = {sym: self._market(m) for sym, m in raw.items() if m.get("spot", True)}
+        self._stop_kinds = {sym: self._stop_kind(raw[sym]) for sym in self._markets}
         return self._markets
+
+    def _stop_kind(self, m: dict[str, Any]) -> str | None:
+        """Which native sell stop the venue takes for this market. Binance-style venues list their order types per
+        market (and ccxt refuses a type not listed); elsewhere ccxt's `has` flags say what its unified
+        stop-loss parameters can create."""
+        has = self._ex.has
+        if not (has.get("createStopLossOrder") or has.get("createStopOrder") or has.get("createTriggerOrder")):
+            return None
+        listed = (m.get("info") or {}).get("orderTypes")
+        if isinstance(listed, list):
+            types = {str(t).upper() for t in listed}
+            if "STOP_LOSS" in types:
+                return STOP_MARKET
+            return STOP_LIMIT if "STOP_LOSS_LIMIT" in types else None
+        if has.get("createStopMarketOrder"):
+            return STOP_MARKET
+        return STOP_LIMIT if has.get("createStopLimitOrder") else None
+
+    def native_stop_kind(self, symbol: str) -> str | None:
+        """`stop_market`, `stop_limit`, or None when this venue cannot hold a sell stop for `symbol` itself
+        (markets must be loaded; a venue without keys still answers, sending needs them)."""
+        return self._stop_kinds.get(symbol)
 
     def _market(self, m: dict[str, Any]) -> Market:
         precision = m.get("precision") or {}
@@ -309,6 +340,7 @@ class CcxtExchange:
             status=_ORDER_STATUS.get(str(o.get("status")), "open"), filled=float(o.get("filled") or 0.0),
             average=_f(o.get("average")), fee_cost=fee_cost or 0.0, fee_currency=fee.get("currency"),
             timestamp_ms=int(o.get("timestamp") or 0), fills=fills,
+            trigger_price=_f(o.get("triggerPrice") or o.get("stopPrice")) or None,
         )
 
     async def create_order(self, symbol: str, side: Side, type: OrderType, amount: float,
@@ -324,16 +356,38 @@ class CcxtExchange:
           OrderNotSent (an OrderRejected: the order certainly does not exist on the venue).
         Any error other than OrderRejected means the outcome is unknown.
         """
+        return await self._send_order(symbol, type.value, side, amount, price, {}, client_order_id)
+
+    async def create_stop_order(self, symbol: str, side: Side, amount: float, trigger_price: float,
+                                limit_price: float | None = None, *, client_order_id: str) -> ExchangeOrder:
+        """A stop order held by the venue: it rests untriggered until the market trades at `trigger_price`, then
+        becomes a market order (`limit_price` None, needs `native_stop_kind` 'stop_market') or a limit order at
+        `limit_price` ('stop_limit'). Sent at most once, with the same error contract as `create_order`."""
+        kind = self.native_stop_kind(symbol)
+        if kind is None:
+            raise errors.OrderRejected(f"{self.exchange_id}: no native stop orders for {symbol}",
+                                       exchange=self.exchange_id)
+        if (limit_price is None) != (kind == STOP_MARKET):
+            raise errors.OrderRejected(
+                f"{self.exchange_id}: {symbol} takes {kind} stops"
+                + (" (a limit price is required)" if kind == STOP_LIMIT else " (no limit price)"),
+                exchange=self.exchange_id)
+        ccxt_type = "market" if limit_price is None else "limit"
+        return await self._send_order(symbol, ccxt_type, side, amount, limit_price,
+                                      {"stopLossPrice": trigger_price}, client_order_id)
+
+    async def _send_order(self, symbol: str, ccxt_type: str, side: Side, amount: float, price: float | None,
+                          extra: dict[str, Any], client_order_id: str) -> ExchangeOrder:
         try:
             await self._ensure_markets(symbol)
         except errors.ExchangeError as exc:  # nothing was sent
             raise errors.OrderNotSent(f"{self.exchange_id}: order {client_order_id} not sent: {exc}",
                                       exchange=self.exchange_id) from exc
-        params = {"clientOrderId": client_order_id}
+        params = {**extra, "clientOrderId": client_order_id}
         for attempt in range(1, self.retry.attempts + 1):
             try:
                 raw = await self._call(
-                    lambda: self._ex.create_order(symbol, type.value, side.value, amount, price, params),
+                    lambda: self._ex.create_order(symbol, ccxt_type, side.value, amount, price, params),
                     symbol=symbol, policy=NO_RETRY)
                 return self._order(raw, symbol, client_order_id)
             except errors.RateLimited as exc:

@@ -43,6 +43,27 @@ class OrderVenue(Protocol):
 
 
 @runtime_checkable
+class NativeStopVenue(Protocol):
+    """A venue that can hold a sell stop itself (live ccxt venues whose markets list a stop order type), so the
+    position stays protected while the desk is down. Paper venues don't: the desk watches their stops."""
+
+    def native_stop_kind(self, symbol: str) -> str | None:
+        """'stop_market', 'stop_limit', or None for a symbol the venue cannot hold a stop for."""
+        ...
+
+    async def create_stop_order(
+        self,
+        symbol: str,
+        side: Side,
+        amount: float,
+        trigger_price: float,
+        limit_price: float | None = None,
+        *,
+        client_order_id: str,
+    ) -> ExchangeOrder: ...
+
+
+@runtime_checkable
 class MarketSource(Protocol):
     """Read-only market access (what the paper exchange fills against)."""
 
