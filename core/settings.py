@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     paper_initial_usdt: float = Field(default=100_000.0, gt=0)
     reconcile_interval_s: float = Field(default=30.0, ge=0, le=3600)  # 0: reconcile on start only
     stop_watch_interval_s: float = Field(default=2.0, ge=0, le=300)  # 0: nothing watches stops (do not, live)
+    # live venues that list a stop order type also hold each stop-loss as a sell stop (protection while the desk
+    # is down); a stop-limit's limit sits NATIVE_STOP_LIMIT_PCT below its trigger
+    native_stops: bool = True
+    native_stop_limit_pct: float = Field(default=0.01, gt=0, le=0.2)
     # websocket streams for SYMBOLS on EXCHANGE_ID feed the desk's books (stops watched from the stream; the
     # STOP_WATCH_INTERVAL_S poll stays as fallback). Off by default: offline the simulated venue needs no stream.
     market_streams: bool = False

@@ -78,6 +78,8 @@ def build_service(settings: Any, db: Database[dict[str, Any]], *, timers: bool =
         approvers=None if approvers is None else frozenset(approvers),
         admins=None if admins is None else frozenset(admins),
         live=live,
+        native_stops=bool(getattr(settings, "native_stops", True)),
+        native_stop_limit_pct=float(getattr(settings, "native_stop_limit_pct", 0.01)),
     )
     service = TradingService(db, venues, limits_from_settings(settings), config=config, initial_balances=initial)
     run(

@@ -33,8 +33,9 @@ from core.metrics import GATE_REJECTIONS
 from trading.exchanges.errors import OrderNotFound, OrderRejected
 from trading.execution.algos import Algo, Slice, iceberg, twap, volume_profile, vwap
 from trading.execution.router import VenueQuote, affordable_qty, route
-from trading.execution.venue import OrderVenue
+from trading.execution.venue import NativeStopVenue, OrderVenue
 from trading.oms.models import AT_VENUE, LIVE, TERMINAL, OrderState, exchange_status_to_state
+from trading.oms.native_stops import NativeStop, filled_by_venue, native_spec, stranded
 from trading.oms.store import Doc, OmsStore
 from trading.portfolio.book import Portfolio, split_symbol
 from trading.risk.gate import CheckResult, Decision, DeskState, MarketView, OrderIntent, PortfolioView, RiskGate
@@ -139,6 +140,9 @@ class ServiceConfig:
     vol_recent_bars: int = 24  # the current regime (the last day)
     vol_floor: float = 0.25  # limits never shrink below this fraction
     vol_ttl_s: float = 300.0  # candles are re-read at most this often per symbol
+    # stop-losses on live venues that list a stop order type are also placed there (see trading/oms/native_stops.py)
+    native_stops: bool = True
+    native_stop_limit_pct: float = 0.01  # a stop-limit's limit sits this far below its trigger
 
 
 @dataclass
@@ -991,7 +995,10 @@ class TradingService:
                 total += float(child.get("filled", 0.0))
         return total
 
-    async def _send_child(self, order_id: str, request: OrderRequest, venue_name: str, qty: float) -> str | None:
+    async def _send_child(
+        self, order_id: str, request: OrderRequest, venue_name: str, qty: float, native: NativeStop | None = None
+    ) -> str | None:
+        """Gate, record and send one child order (`native`: as a stop the venue holds until its trigger trades)."""
         venue = self.venues[venue_name]
         decision = self.check(request, venue=venue_name, exclude_order=order_id, qty=qty)
         if not decision.approved:
@@ -1009,9 +1016,10 @@ class TradingService:
             "venue": venue_name,
             "symbol": request.symbol,
             "side": request.side.value,
-            "type": request.type.value,
+            "type": native.kind if native else request.type.value,
             "qty": decision.qty,
-            "price": decision.price,
+            "price": native.limit if native else decision.price,
+            "trigger": native.trigger if native else None,
             "state": S.APPROVED.value,
             "acked": False,
             "filled": 0.0,
@@ -1033,9 +1041,15 @@ class TradingService:
         if parent is not None and parent["state"] == S.APPROVED.value:
             self.store.transition(order_id, [S.APPROVED], S.SUBMITTED, actor="oms")
         try:
-            eo = await venue.create_order(
-                request.symbol, request.side, request.type, decision.qty, decision.price, client_order_id=coid
-            )
+            if native is None:
+                eo = await venue.create_order(
+                    request.symbol, request.side, request.type, decision.qty, decision.price, client_order_id=coid
+                )
+            else:
+                assert isinstance(venue, NativeStopVenue)
+                eo = await venue.create_stop_order(
+                    request.symbol, request.side, decision.qty, native.trigger, native.limit, client_order_id=coid
+                )
         except OrderRejected as exc:
             self.store.transition(
                 coid,
@@ -1183,6 +1197,9 @@ class TradingService:
         new = self.store.transition(order_id, [pstate], target, totals, actor="oms")
         if new is not None and (target is S.FILLED or (target is S.CANCELLED and filled > 0)):
             self._arm_stops(order_id)
+            await self._place_native_stops(order_id)
+        if new is not None and target in TERMINAL and new.get("native_stop"):
+            await self._native_stop_ended(new)
 
     # ================================================================== reconciliation
     async def reconcile(self, *, startup: bool = True) -> ReconcileReport:
@@ -1337,6 +1354,174 @@ class TradingService:
             self.store.stops.update_one({"_id": r.id}, {"$setOnInsert": r.to_doc()}, upsert=True)
             self.store.audit("stop.armed", "oms", order_id, id=r.id, kind=r.kind.value, trigger=r.trigger)
 
+    # ------------------------------------------------------------------ stops held by the venue
+    async def _place_native_stops(self, order_id: str) -> None:
+        """Place the stop-losses an executed buy armed on the venues that hold stops themselves, one reduce-only
+        sell stop per venue for what was bought there. Each passes the gate now, exactly like the desk's own exit
+        would, and is approved by the order that armed it. Where a venue cannot hold it, or the gate or the venue
+        refuses it, the desk keeps watching the rule (it always does for paper venues and trailing stops)."""
+        if not self.config.native_stops:
+            return
+        rules = [
+            StopRule.from_doc(d)
+            for d in self.store.stops.find({"group": order_id, "kind": StopKind.STOP_LOSS.value, "active": True})
+        ]
+        if not rules:
+            return
+        by_venue = filled_by_venue(self.store.children_of(order_id))
+        for rule in rules:
+            placed: list[str] = []
+            for venue_name, qty in sorted(by_venue.items()):
+                venue = self.venues.get(venue_name)
+                kind = venue.native_stop_kind(rule.symbol) if isinstance(venue, NativeStopVenue) else None
+                if kind is None:
+                    continue
+                exit_id = await self._send_native_stop(rule, venue_name, min(qty, rule.qty), kind)
+                if exit_id is not None:
+                    placed.append(exit_id)
+            if placed:
+                self.store.stops.update_one({"_id": rule.id}, {"$set": {"native_orders": placed}})
+
+    async def _send_native_stop(self, rule: StopRule, venue_name: str, qty: float, kind: str) -> str | None:
+        request = OrderRequest(
+            symbol=rule.symbol,
+            side=Side.SELL,
+            qty=qty,
+            venue=venue_name,
+            reduce_only=True,
+            allow_resize=True,
+            note=f"native {rule.kind.value} {rule.id} at {rule.trigger}",
+        )
+        market = self._market(venue_name, rule.symbol)
+        try:
+            spec = native_spec(
+                rule.id, kind, rule.trigger, self.config.native_stop_limit_pct,
+                market.price_precision if market else None,
+            )
+        except ValueError as exc:
+            self.store.audit(
+                "stop.native_refused", "desk:stops", None, id=rule.id, venue=venue_name, reasons=[str(exc)]
+            )
+            return None
+        result = self.propose(request, "desk:stops", source="stop")
+        if result.status != "pending_approval" or result.order is None:
+            self.store.audit(
+                "stop.native_refused", "desk:stops", None, id=rule.id, venue=venue_name, reasons=result.reasons
+            )
+            return None
+        exit_id = str(result.order["_id"])
+        approved = self.store.transition(
+            exit_id,
+            [S.PENDING_APPROVAL],
+            S.APPROVED,
+            {
+                "approved_by": f"stop:{rule.id}",
+                "approved_ms": self.clock(),
+                "approved_qty": float(result.order.get("proposed_qty") or qty),
+                "native_stop": rule.id,
+                "stop_group": rule.group,
+            },
+            actor="desk:stops",
+        )
+        if approved is None:
+            return None
+        # linked before sending: a crash after the send still finds the venue stop through its rule
+        linked = [*self._native_ids(rule.id), exit_id]
+        self.store.stops.update_one({"_id": rule.id}, {"$set": {"native_orders": linked}})
+        self._running.add(exit_id)
+        try:
+            reason = await self._send_child(exit_id, request, venue_name, qty, native=spec)
+            fields: Doc = {"plan_done": True}
+            if reason:
+                fields["stop_reason"] = reason
+            self.store.orders.update_one({"_id": exit_id}, {"$set": fields})
+            if not self.store.children_of(exit_id):
+                self.store.transition(
+                    exit_id, [S.APPROVED], S.REJECTED, {"reasons": [reason or "nothing sent"]}, actor="risk"
+                )
+        finally:
+            self._running.discard(exit_id)
+        await self._refresh_parent(exit_id)
+        final = self.store.get_order(exit_id) or {}
+        if S(final.get("state", S.FAILED.value)) in (S.REJECTED, S.FAILED):
+            await self._emit(
+                "stop_native_refused",
+                {"rule": rule.id, "symbol": rule.symbol, "venue": venue_name, "reason": reason, "watched": True},
+            )
+            return None
+        self.store.audit("stop.native_placed", "desk:stops", exit_id, id=rule.id, venue=venue_name, kind=spec.kind,
+                         trigger=spec.trigger, limit=spec.limit, qty=qty)
+        return exit_id
+
+    def _native_ids(self, rule_id: str) -> list[str]:
+        doc = self.store.stops.find_one({"_id": rule_id}, {"native_orders": 1})
+        return list((doc or {}).get("native_orders") or [])
+
+    def _live_natives(self, group: str) -> list[Doc]:
+        """The group's venue-held stops that are (or may be) still at a venue."""
+        return list(
+            self.store.orders.find({"stop_group": group, "state": {"$in": [st.value for st in LIVE]}})
+        )
+
+    async def _poll_natives(self, exits: list[Doc]) -> None:
+        """Ask the venues what became of these stops now (the reconcile timer would, later)."""
+        for exit_doc in exits:
+            for child in self.store.children_of(exit_doc["_id"]):
+                if S(child["state"]) not in AT_VENUE:
+                    continue
+                try:
+                    eo = await self.venues[child["venue"]].fetch_order_by_client_id(child["symbol"], child["_id"])
+                except Exception as exc:  # the venue is down: reconciliation settles it later
+                    log.warning("stop %s: venue %s did not answer: %s", child["_id"], child["venue"], exc)
+                    continue
+                if eo is not None:
+                    await self._apply_exchange_order(child["_id"], eo)
+
+    async def _cancel_natives(self, exits: list[Doc], why: str) -> list[str]:
+        """Cancel venue-held stops (one-cancels-other, or the desk taking over). Returns those still live."""
+        for exit_doc in exits:
+            self.store.orders.update_one({"_id": exit_doc["_id"]}, {"$set": {"desk_cancel": why}})
+            await self.cancel_order(exit_doc["_id"], "desk:stops")
+        return [d["_id"] for d in exits if S((self.store.get_order(d["_id"]) or d)["state"]) in LIVE]
+
+    async def _native_stop_ended(self, exit_doc: Doc) -> None:
+        """A venue-held stop reached a final state: book what it sold against its rule's group, disarm the group when
+        nothing is left to protect, and say so when the desk has to watch the rule again."""
+        rule_id = str(exit_doc["native_stop"])
+        group = str(exit_doc.get("stop_group") or "")
+        filled = float(exit_doc.get("filled_qty") or 0.0)
+        if filled > 0:
+            for sibling in self.store.stops.find({"group": group, "active": True}):
+                left = max(0.0, float(sibling["qty"]) - filled)
+                self.store.stops.update_one({"_id": sibling["_id"]}, {"$set": {"qty": left}})
+            self.store.audit("stop.native_filled", "desk:stops", exit_doc["_id"], id=rule_id, qty=filled)
+            await self._emit(
+                "stop_fired",
+                {"rule": rule_id, "symbol": exit_doc["request"]["symbol"], "order_id": exit_doc["_id"],
+                 "filled": filled, "avg_price": exit_doc.get("avg_price"), "native": True},
+            )
+        symbol = exit_doc["request"]["symbol"]
+        live = self._live_natives(group)
+        rule = self.store.stops.find_one({"_id": rule_id})
+        if rule is None or not rule.get("active"):
+            return
+        if not live and (
+            self.portfolio.consolidated().get(symbol, 0.0) <= _EPS or float(rule.get("qty") or 0.0) <= _EPS
+        ):
+            self.store.stops.update_one(
+                {"_id": rule_id}, {"$set": {"active": False, "fired_ms": self.clock(), "spent": "native stop executed"}}
+            )
+            self.store.stops.update_many({"group": group, "active": True}, {"$set": {"active": False}})
+            self.store.audit("stop.spent", "desk:stops", None, id=rule_id, why="native stop executed")
+            return
+        if filled <= 0 and not exit_doc.get("desk_cancel"):
+            # cancelled or expired at the venue by someone else (or the kill switch): the desk watches it again
+            await self._emit(
+                "stop_native_lost",
+                {"rule": rule_id, "symbol": symbol, "order_id": exit_doc["_id"], "state": exit_doc["state"],
+                 "watched": True},
+            )
+
     def add_stop(self, rule: StopRule, actor: str) -> None:
         self.store.stops.update_one({"_id": rule.id}, {"$setOnInsert": rule.to_doc()}, upsert=True)
         self.store.audit("stop.armed", actor, None, id=rule.id, kind=rule.kind.value, trigger=rule.trigger)
@@ -1388,6 +1573,21 @@ class TradingService:
         for doc in list(self.store.stops.find({"symbol": symbol, "active": True})):
             rule = StopRule.from_doc(doc)
             fired, updated = evaluate(rule, price)
+            held = [d for d in self._live_natives(rule.group) if d.get("native_stop") == rule.id]
+            if held:
+                if not fired:
+                    continue
+                await self._poll_natives(held)  # the venue has probably triggered it: book its fills now
+                held = [d for d in self._live_natives(rule.group) if d.get("native_stop") == rule.id]
+                limits = [c.get("price") for d in held for c in self.store.children_of(d["_id"])
+                          if float(c.get("filled") or 0.0) <= 0]
+                if not held or not stranded(limits, price):
+                    continue
+                # the market fell through the stop-limit's limit: take over with a market exit through the gate
+                if await self._cancel_natives(held, f"stranded below its limit at {price}"):
+                    continue  # the venue has not confirmed the cancel yet: try again on the next price
+                if not (self.store.stops.find_one({"_id": rule.id, "active": True})):
+                    continue
             if not fired:
                 sets: Doc = {}
                 if updated.trigger != rule.trigger:
@@ -1437,6 +1637,12 @@ class TradingService:
         return ActionResult("blocked", reasons=reasons)
 
     async def _protective_exit(self, rule: StopRule, price: float, token: str) -> ActionResult:
+        natives = self._live_natives(rule.group)
+        if natives:  # one-cancels-other: the venue's stop holds the position this exit sells
+            still = await self._cancel_natives(natives, f"{rule.kind.value} {rule.id} fired")
+            if still:
+                waiting = f"waiting for the venue to cancel stop(s) {', '.join(still)}"
+                return await self._block_stop(rule, token, [waiting])
         held = self.portfolio.consolidated().get(rule.symbol, 0.0)
         if held <= _EPS:
             await self._spend_stop(rule, token, "position gone")
