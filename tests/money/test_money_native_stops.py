@@ -245,3 +245,43 @@ def test_pure_helpers_split_by_venue_and_round_the_limit_down() -> None:
         stop_limit_price(100.0, 0.5, 0.01)
     assert native_spec("r", STOP_MARKET, 100.0, 0.01, 0.01).limit is None
     assert stranded([99.0], 98.0) and not stranded([99.0], 99.5) and not stranded([None], 1.0)
+
+
+@pytest.mark.parametrize("beta_holds_stops", [True, False])
+async def test_split_buy_gets_one_venue_stop_per_venue_or_none(
+    mongo_db: Database[dict[str, Any]], beta_holds_stops: bool
+) -> None:
+    with FakeBinance() as alpha, FakeBinance() as beta:
+        alpha.balances = {"USDT": [100_000.0, 0.0]}
+        beta.balances = {"USDT": [2_000.0, 0.0]}  # cheaper, but little cash there: the router splits
+        alpha.set_price("BTC/USDT", 65_000.0)
+        beta.set_price("BTC/USDT", 64_500.0)
+        if not beta_holds_stops:
+            beta.markets["BTC/USDT"].order_types = ("LIMIT", "MARKET")
+        adapters = {
+            name: open_exchange("binance", api_url=fake.url, api_key="k", secret="s", timeout_ms=3000)
+            for name, fake in (("alpha", alpha), ("beta", beta))
+        }
+        try:
+            for a in adapters.values():
+                await a.load_markets()
+            svc = TradingService(
+                mongo_db, adapters, TEST_LIMITS, config=ServiceConfig(live=True, vol_regime=False),
+                initial_balances={"alpha": {"USDT": 100_000.0}, "beta": {"USDT": 2_000.0}},
+            )
+            prop = await svc.propose_async(OrderRequest("BTC/USDT", Side.BUY, 0.1, stop_loss=60_000.0), "alice")
+            assert prop.order is not None, prop.reasons
+            assert (await svc.approve(prop.order["_id"], "bob")).status == "executed"
+            bought = {k["venue"]: k["filled"] for k in svc.store.children_of(prop.order["_id"])}
+            assert set(bought) == {"alpha", "beta"}
+            sells = {name: [o for o in fake.orders.values() if o["side"] == "SELL"]
+                     for name, fake in (("alpha", alpha), ("beta", beta))}
+            (rule,) = svc.stops("BTC/USDT")
+            if beta_holds_stops:
+                assert {n: float(s[0]["origQty"]) for n, s in sells.items()} == pytest.approx(bought)
+                assert len(rule["native_orders"]) == 2
+            else:  # one venue cannot hold its part: the desk watches the whole rule, no venue holds any of it
+                assert sells == {"alpha": [], "beta": []} and not rule.get("native_orders")
+        finally:
+            for a in adapters.values():
+                await a.close()

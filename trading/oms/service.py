@@ -1369,18 +1369,24 @@ class TradingService:
         if not rules:
             return
         by_venue = filled_by_venue(self.store.children_of(order_id))
+        kinds: dict[str, str | None] = {}
+        for venue_name in by_venue:
+            venue = self.venues.get(venue_name)
+            kinds[venue_name] = venue.native_stop_kind(rules[0].symbol) if isinstance(venue, NativeStopVenue) else None
+        if not kinds or None in kinds.values():
+            return  # the desk fires a rule for the whole position or not at all: it watches this one
         for rule in rules:
             placed: list[str] = []
             for venue_name, qty in sorted(by_venue.items()):
-                venue = self.venues.get(venue_name)
-                kind = venue.native_stop_kind(rule.symbol) if isinstance(venue, NativeStopVenue) else None
-                if kind is None:
-                    continue
-                exit_id = await self._send_native_stop(rule, venue_name, min(qty, rule.qty), kind)
-                if exit_id is not None:
-                    placed.append(exit_id)
+                exit_id = await self._send_native_stop(rule, venue_name, min(qty, rule.qty), str(kinds[venue_name]))
+                if exit_id is None:
+                    break
+                placed.append(exit_id)
+            else:
+                continue
+            # one venue refused: a partly venue-held rule would leave the rest unwatched, so the desk keeps it all
             if placed:
-                self.store.stops.update_one({"_id": rule.id}, {"$set": {"native_orders": placed}})
+                await self._cancel_natives(self._live_natives(rule.group), "another venue refused its part")
 
     async def _send_native_stop(self, rule: StopRule, venue_name: str, qty: float, kind: str) -> str | None:
         request = OrderRequest(
