@@ -285,3 +285,36 @@ async def test_split_buy_gets_one_venue_stop_per_venue_or_none(
         finally:
             for a in adapters.values():
                 await a.close()
+
+
+async def test_paper_venue_holds_stops_like_the_live_one(mongo_db: Database[dict[str, Any]]) -> None:
+    from tests.money.helpers import StaticSource
+    from trading.exchanges.errors import OrderRejected
+    from trading.execution.paper import PaperExchange
+
+    src = StaticSource("alpha", mids={"BTC/USDT": 50_000.0, "ETH/USDT": 3_000.0})
+    kinds = {"BTC/USDT": STOP_MARKET, "ETH/USDT": STOP_LIMIT}.get
+    paper = PaperExchange(src, balances={"BTC": 1.0, "ETH": 10.0}, slippage_bps=0.0, db=mongo_db, stop_kinds=kinds)
+    assert paper.native_stop_kind("BTC/USDT") == STOP_MARKET
+    assert PaperExchange(src, balances={}).native_stop_kind("BTC/USDT") is None  # no stop kinds: the desk watches
+    with pytest.raises(OrderRejected, match="trigger immediately"):
+        await paper.create_stop_order("BTC/USDT", Side.SELL, 0.5, 50_100.0, client_order_id="s0")
+    with pytest.raises(OrderRejected, match="stop_limit"):
+        await paper.create_stop_order("ETH/USDT", Side.SELL, 1.0, 2_900.0, client_order_id="s1")
+    sm = await paper.create_stop_order("BTC/USDT", Side.SELL, 0.5, 48_000.0, client_order_id="s2")
+    sl = await paper.create_stop_order("ETH/USDT", Side.SELL, 2.0, 2_900.0, 2_871.0, client_order_id="s3")
+    assert sm.status == sl.status == "open" and sm.trigger_price == 48_000.0
+    assert (await paper.fetch_balance())["BTC"].used == pytest.approx(0.5)  # locked while it rests
+    src.set_mid("BTC/USDT", 48_500.0)
+    assert (await paper.fetch_order_by_client_id("BTC/USDT", "s2")).filled == 0  # type: ignore[union-attr]
+    restarted = PaperExchange(src, db=mongo_db, slippage_bps=0.0, stop_kinds=kinds)  # state comes from Mongo
+    src.set_mid("BTC/USDT", 47_000.0)
+    done = await restarted.fetch_order_by_client_id("BTC/USDT", "s2")
+    assert done is not None and done.status == "closed" and done.filled == pytest.approx(0.5)
+    assert done.average is not None and done.average < 48_000.0  # a stop-market sells at the market
+    src.set_mid("ETH/USDT", 2_800.0)  # triggered, but the bid is below its limit: it rests at 2,871
+    rest = await restarted.fetch_order_by_client_id("ETH/USDT", "s3")
+    assert rest is not None and rest.status == "open" and rest.filled == 0
+    src.set_mid("ETH/USDT", 2_880.0)
+    back = await restarted.fetch_order_by_client_id("ETH/USDT", "s3")
+    assert back is not None and back.status == "closed" and back.average == pytest.approx(2_871.0)

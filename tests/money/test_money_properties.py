@@ -1,5 +1,5 @@
 """Property tests: random sequences of intents, approvals, fills, large price moves, stops, halts, lost replies
-and restarts on two venues.
+and restarts on two venues (alpha holds stop-losses itself, beta leaves them to the desk).
 
 After every step: gross and net exposure and the order rate stay within the limits, no client order id was sent
 twice, every order is in a known state, and no stop sells more than it protects. After every sequence: every fill
@@ -24,7 +24,7 @@ from trading.execution.algos import Algo
 from trading.execution.paper import PaperExchange
 from trading.oms.models import LIVE, OrderState
 from trading.oms.service import OrderRequest, ServiceConfig, TradingService
-from trading.types import ExchangeOrder, OrderType, Side
+from trading.types import STOP_LIMIT, STOP_MARKET, ExchangeOrder, OrderType, Side
 
 
 class FlakyVenue:
@@ -59,6 +59,28 @@ class FlakyVenue:
             raise ConnectionError("reply lost")
         return eo
 
+    def native_stop_kind(self, symbol: str) -> str | None:
+        return self.inner.native_stop_kind(symbol)
+
+    async def create_stop_order(
+        self,
+        symbol: str,
+        side: Side,
+        amount: float,
+        trigger_price: float,
+        limit_price: float | None = None,
+        *,
+        client_order_id: str,
+    ) -> ExchangeOrder:
+        self.sent.append(client_order_id)
+        eo = await self.inner.create_stop_order(
+            symbol, side, amount, trigger_price, limit_price, client_order_id=client_order_id
+        )
+        if self.lose_next:
+            self.lose_next = False
+            raise ConnectionError("reply lost")
+        return eo
+
     async def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> ExchangeOrder | None:
         return await self.inner.fetch_order_by_client_id(symbol, client_order_id)
 
@@ -72,7 +94,8 @@ class FlakyVenue:
         return await self.inner.fetch_balance()
 
 
-STATS = {"filled": 0, "sent": 0, "stop_exits": 0}
+STATS = {"filled": 0, "sent": 0, "stop_exits": 0, "venue_stops": 0}
+ALPHA_STOPS = {"BTC/USDT": STOP_MARKET, "ETH/USDT": STOP_LIMIT}
 LIMITS = replace(TEST_LIMITS, max_orders_per_minute=8)  # low enough that random sequences reach it
 VENUES = ("alpha", "beta")
 BETA_PREMIUM = 1.001  # beta quotes a little higher: the router has a real choice
@@ -146,7 +169,10 @@ def _run(client: MongoClient[dict[str, Any]], actions: list[tuple[Any, ...]]) ->
         "beta": StaticSource("beta", mids={s: m * BETA_PREMIUM for s, m in mids.items()}, size=0.2),
     }
     papers = {
-        name: PaperExchange(src, balances={"USDT": 50_000.0}, slippage_bps=1.0, db=db, clock=clock)
+        name: PaperExchange(
+            src, balances={"USDT": 50_000.0}, slippage_bps=1.0, db=db, clock=clock,
+            stop_kinds=ALPHA_STOPS.get if name == "alpha" else None,
+        )
         for name, src in sources.items()
     }
     venues = {name: FlakyVenue(p) for name, p in papers.items()}
@@ -246,6 +272,7 @@ def _run(client: MongoClient[dict[str, Any]], actions: list[tuple[Any, ...]]) ->
         STATS["filled"] += len(list(db["orders"].find({"filled_qty": {"$gt": 0}}, {"_id": 1})))
         STATS["sent"] += sum(len(v.sent) for v in venues.values())
         STATS["stop_exits"] += len(list(db["orders"].find({"source": "stop", "filled_qty": {"$gt": 0}}, {"_id": 1})))
+        STATS["venue_stops"] += len(list(db["orders"].find({"native_stop": {"$exists": True}}, {"_id": 1})))
 
     min_seen = dict(mids)
     asyncio.run(scenario())
@@ -281,3 +308,25 @@ def test_the_property_test_exercises_execution(mongo_client: MongoClient[dict[st
     _run(mongo_client, seq)
     assert STATS["filled"] - before["filled"] >= 3
     assert STATS["stop_exits"] - before["stop_exits"] == 1  # the stop-loss fired on the 5% drop
+
+
+def test_the_property_test_exercises_venue_held_stops(mongo_client: MongoClient[dict[str, Any]]) -> None:
+    """Guard: small buys route to alpha alone (cheaper), so alpha holds their stops (a stop-market for BTC, a
+    stop-limit for ETH); the drops fire both through the venue, and a lost reply on one is reconciled."""
+    before = dict(STATS)
+    seq: list[tuple[Any, ...]] = [
+        ("propose", "BTC/USDT", Side.BUY, 0.1, "market", 0.0, 0.02),
+        ("approve", 0),
+        ("lose_reply", "alpha"),
+        ("propose", "ETH/USDT", Side.BUY, 0.1, "market", 0.0, 0.02),
+        ("approve", 1),  # the buy's reply is lost: reconciliation finds it, then its stop is placed
+        ("reconcile",),
+        ("restart",),
+        ("move", "BTC/USDT", -0.05),
+        ("move", "ETH/USDT", -0.025),
+        ("watch",),
+        ("reconcile",),
+    ]
+    _run(mongo_client, seq)
+    assert STATS["venue_stops"] - before["venue_stops"] == 2
+    assert STATS["stop_exits"] - before["stop_exits"] == 2

@@ -7,6 +7,9 @@
 - Balances are per venue; an order the balance cannot cover is refused (`InsufficientFunds`).
 - A client order id can be used once (a repeat is refused, like Binance's duplicate-id error).
 - With a `db`, orders and balances are written through to Mongo: a restarted process sees the same venue.
+- With `stop_kinds` (the live venue's answer, when paper trading on its data), sell stops rest untriggered until a
+  look at the book finds the best bid at or below the trigger, then take liquidity as a market order or as a limit
+  at their limit price, as the live venue would hold them (it triggers on trades; paper sees only books).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pymongo.database import Database
 from core.clock import now_ms
 from trading.exchanges.errors import InsufficientFunds, OrderNotFound, OrderRejected
 from trading.execution.venue import MarketSource
-from trading.types import Balance, BookLevel, ExchangeOrder, Market, OrderBook, OrderType, Side, Trade
+from trading.types import STOP_MARKET, Balance, BookLevel, ExchangeOrder, Market, OrderBook, OrderType, Side, Trade
 
 _EPS = 1e-12
 
@@ -43,6 +46,7 @@ def _order_to_doc(o: ExchangeOrder) -> dict[str, Any]:
         "fee_cost": o.fee_cost,
         "fee_currency": o.fee_currency,
         "timestamp_ms": o.timestamp_ms,
+        "trigger_price": o.trigger_price,
         "fills": [
             {"price": t.price, "amount": t.amount, "timestamp_ms": t.timestamp_ms, "trade_id": t.trade_id}
             for t in o.fills
@@ -67,6 +71,7 @@ def _order_from_doc(d: Mapping[str, Any]) -> ExchangeOrder:
         fee_cost=float(d.get("fee_cost", 0.0)),
         fee_currency=d.get("fee_currency"),
         timestamp_ms=int(d.get("timestamp_ms", 0)),
+        trigger_price=d.get("trigger_price"),
         fills=[
             Trade(
                 d["exchange"],
@@ -98,6 +103,7 @@ class PaperExchange:
         db: Database[dict[str, Any]] | None = None,
         clock: Callable[[], int] = now_ms,
         exchange_id: str | None = None,
+        stop_kinds: Callable[[str], str | None] | None = None,
     ) -> None:
         if not 0 < fill_ratio <= 1:
             raise ValueError("fill_ratio must be in (0, 1]")
@@ -109,6 +115,8 @@ class PaperExchange:
         self.clock = clock
         self._orders: dict[str, ExchangeOrder] = {}
         self._reserved: dict[str, float] = {}  # client id -> funds still held for an open order
+        self._armed: set[str] = set()  # client ids of stops whose trigger has not been reached
+        self._stop_kinds = stop_kinds
         self._balances: dict[str, Balance] = {}
         self._seq = 0
         self._lock = asyncio.Lock()
@@ -135,6 +143,8 @@ class PaperExchange:
             self._orders[o.client_order_id] = o
             if o.status == "open":
                 self._reserved[o.client_order_id] = float(d.get("reserved", 0.0))
+                if d.get("armed"):
+                    self._armed.add(o.client_order_id)
         return True
 
     def _save_balances(self) -> None:
@@ -154,6 +164,7 @@ class PaperExchange:
             doc = _order_to_doc(order)
             doc["_id"] = f"{self.exchange_id}:{order.client_order_id}"
             doc["reserved"] = self._reserved.get(order.client_order_id, 0.0)
+            doc["armed"] = order.client_order_id in self._armed
             self._col.replace_one({"_id": doc["_id"]}, doc, upsert=True)
         self._save_balances()
 
@@ -215,6 +226,56 @@ class PaperExchange:
             if type is OrderType.MARKET and order.status == "open":
                 self._release(order, mkt)
                 order.status = "closed" if order.filled >= amount - _EPS else "canceled"
+            self._orders[client_order_id] = order
+            self._save(order)
+            return copy.deepcopy(order)
+
+    def native_stop_kind(self, symbol: str) -> str | None:
+        return self._stop_kinds(symbol) if self._stop_kinds is not None else None
+
+    async def create_stop_order(
+        self,
+        symbol: str,
+        side: Side,
+        amount: float,
+        trigger_price: float,
+        limit_price: float | None = None,
+        *,
+        client_order_id: str,
+    ) -> ExchangeOrder:
+        kind = self.native_stop_kind(symbol)
+        if kind is None or side is not Side.SELL:
+            raise OrderRejected(f"no native {side.value} stops for {symbol}", exchange=self.exchange_id)
+        if (limit_price is None) != (kind == STOP_MARKET):
+            raise OrderRejected(f"{symbol} takes {kind} stops", exchange=self.exchange_id)
+        if not (trigger_price > 0 and math.isfinite(trigger_price)):
+            raise OrderRejected("stop needs a positive trigger price", exchange=self.exchange_id)
+        book = await self.source.fetch_order_book(symbol, 50)
+        async with self._lock:
+            if client_order_id in self._orders:
+                raise OrderRejected(f"duplicate client order id {client_order_id}", exchange=self.exchange_id)
+            if book.best_bid is not None and book.best_bid <= trigger_price:
+                raise OrderRejected("stop price would trigger immediately", exchange=self.exchange_id)
+            mkt = self.market(symbol)
+            type = OrderType.MARKET if limit_price is None else OrderType.LIMIT
+            self._validate(mkt, type, amount, limit_price)
+            order = ExchangeOrder(
+                exchange=self.exchange_id,
+                symbol=symbol,
+                client_order_id=client_order_id,
+                exchange_order_id=f"P{self.clock()}{self._seq:06d}",
+                side=side,
+                type=type,
+                amount=amount,
+                price=limit_price,
+                status="open",
+                fee_currency=mkt.quote,
+                timestamp_ms=self.clock(),
+                trigger_price=trigger_price,
+            )
+            self._seq += 1
+            self._reserve(order, mkt, book)
+            self._armed.add(client_order_id)
             self._orders[client_order_id] = order
             self._save(order)
             return copy.deepcopy(order)
@@ -363,9 +424,19 @@ class PaperExchange:
                     if order.symbol != sym or order.status != "open":
                         continue
                     before = order.filled
-                    self._match(order, mkt, book, taker=False)
-                    if order.filled > before:
-                        touched += 1
+                    taker = False
+                    if order.client_order_id in self._armed:
+                        assert order.trigger_price is not None
+                        if book.best_bid is None or book.best_bid > order.trigger_price:
+                            continue
+                        self._armed.discard(order.client_order_id)  # triggered: it takes liquidity now
+                        taker = True
+                    self._match(order, mkt, book, taker=taker)
+                    if taker and order.type is OrderType.MARKET and order.status == "open":
+                        self._release(order, mkt)
+                        order.status = "closed" if order.filled >= order.amount - _EPS else "canceled"
+                    if order.filled > before or taker:
+                        touched += 1 if order.filled > before else 0
                         self._save(order)
         return touched
 
@@ -388,6 +459,7 @@ class PaperExchange:
                 raise OrderNotFound(f"no order {client_order_id or exchange_order_id}", exchange=self.exchange_id)
             if order.status == "open":
                 order.status = "canceled"
+                self._armed.discard(order.client_order_id)
                 self._release(order, self.market(order.symbol))
                 self._save(order)
             return copy.deepcopy(order)

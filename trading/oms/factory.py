@@ -66,8 +66,10 @@ def build_service(settings: Any, db: Database[dict[str, Any]], *, timers: bool =
             balances = run(adapter.fetch_balance())
             initial[adapter.exchange_id] = {a: b.total for a, b in balances.items() if b.total}
         else:
+            # paper on a real venue's data holds stops the way that venue would (the simulator's venue holds none)
+            kinds = getattr(adapter, "native_stop_kind", None) if getattr(settings, "native_stops", True) else None
             venues[adapter.exchange_id] = PaperExchange(
-                adapter, balances={"USDT": paper_usdt}, db=db, exchange_id=adapter.exchange_id
+                adapter, balances={"USDT": paper_usdt}, db=db, exchange_id=adapter.exchange_id, stop_kinds=kinds
             )
             initial[adapter.exchange_id] = {"USDT": paper_usdt}
     approvers = getattr(settings, "slack_approvers", None) or None
