@@ -58,8 +58,10 @@ class FeedStats:
 
 class BookFeed:
     """Consumes `market.book` and feeds `sink.set_book`; at most every `stop_check_interval_s` per symbol (the check
-    reads Mongo) it evaluates the symbol's armed stops at the best fresh bid. Idempotent: delivery is at-least-once,
-    so an event id seen recently, or a book older than the last one fed for its venue and symbol, is skipped."""
+    reads Mongo) it evaluates the symbol's armed stops at the best fresh bid. A book that arrives inside that interval
+    is checked when it ends (trailing edge): the last move before a quiet market is never left unchecked.
+    Idempotent: delivery is at-least-once, so an event id seen recently, or a book older than the last one fed for
+    its venue and symbol, is skipped."""
 
     def __init__(
         self,
@@ -81,6 +83,7 @@ class BookFeed:
         self._seen: deque[str] = deque(maxlen=4096)
         self._seen_set: set[str] = set()
         self._last_check: dict[str, float] = {}
+        self._deferred: dict[str, asyncio.Task[None]] = {}
 
     async def run(self) -> None:
         async for event in self.bus.subscribe(TOPIC_BOOK, self.group, self.consumer):
@@ -116,17 +119,47 @@ class BookFeed:
         self.stats.last_ts[key] = book.timestamp_ms
         self.sink.set_book(book.exchange, book)
         self.stats.books += 1
-        now = self._clock()
-        if now - self._last_check.get(book.symbol, float("-inf")) < self.stop_check_interval_s:
+        since = self._clock() - self._last_check.get(book.symbol, float("-inf"))
+        if since < self.stop_check_interval_s:
+            if book.symbol not in self._deferred:
+                self._deferred[book.symbol] = asyncio.create_task(
+                    self._check_later(book.symbol, self.stop_check_interval_s - since), name="book-feed-check"
+                )
             return
-        self._last_check[book.symbol] = now
-        if not self.sink.stops(book.symbol):
+        await self._check(book.symbol)
+
+    async def _check_later(self, symbol: str, delay_s: float) -> None:
+        try:
+            await asyncio.sleep(delay_s)
+            self._deferred.pop(symbol, None)  # a book arriving during the check below schedules the next one
+            await self._check(symbol)
+        except Exception as exc:  # as in run(): the REST poll still covers stops
+            self.stats.errors += 1
+            self.stats.last_error = f"{type(exc).__name__}: {exc}"
+            log.exception("book feed: deferred stop check for %s failed", symbol)
+        finally:
+            if self._deferred.get(symbol) is asyncio.current_task():
+                self._deferred.pop(symbol, None)
+
+    async def _check(self, symbol: str) -> None:
+        self._last_check[symbol] = self._clock()
+        if not self.sink.stops(symbol):
             return
-        price = self.sink.exit_price(book.symbol)
+        price = self.sink.exit_price(symbol)
         if price is None:
             return
         self.stats.stop_checks += 1
-        self.stats.stop_actions += len(await self.sink.on_price(book.symbol, price))
+        self.stats.stop_actions += len(await self.sink.on_price(symbol, price))
+
+    async def close(self) -> None:
+        """Cancel deferred checks (the streams are stopping)."""
+        tasks = list(self._deferred.values())
+        self._deferred.clear()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
 
 class MarketStreams:
@@ -150,6 +183,7 @@ class MarketStreams:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
+        await self.feed.close()
         if self._own_bus:
             await self.bus.close()
 
