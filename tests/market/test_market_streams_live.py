@@ -63,7 +63,9 @@ def test_streamed_book_fires_stop_without_the_poll(streaming_env: FakeBinance,
         assert done.status == "executed", done.reasons
         assert [s["trigger"] for s in svc.stops("BTC/USDT")] == [60_000.0]
         depth_polls = fake.count("GET", "/api/v3/depth")
-        for price in (64_000.0, 62_000.0, 59_000.0):  # each move pushes a depth diff to the websocket
+        # each move pushes a depth diff to the websocket; the paper venue holds the stop-loss as Binance would (a
+        # stop-limit 1% under its trigger), and the last move triggers it within its limit
+        for price in (64_000.0, 62_000.0, 59_800.0):
             fake.set_price("BTC/USDT", price)
             time.sleep(0.1)
 
@@ -75,7 +77,7 @@ def test_streamed_book_fires_stop_without_the_poll(streaming_env: FakeBinance,
         assert _wait(lambda: streams.feed.stats.stop_actions == 1), streams.feed.stats
         assert svc.portfolio.consolidated().get("BTC/USDT", 0.0) == pytest.approx(0.0, abs=1e-9)
         sells = [o for o in svc.store.orders.find({"request.side": "sell"})]
-        assert len(sells) == 1 and sells[0]["approved_by"].startswith("stop:")
+        assert len(sells) == 1 and sells[0]["approved_by"].startswith("stop:") and sells[0]["native_stop"]
         # the stop was found from the stream, not by polling books (the exit's own pre-trade refresh aside)
         assert fake.count("GET", "/api/v3/depth") - depth_polls <= 2
     assert not streams.running  # the app's shutdown stops the streams

@@ -104,13 +104,16 @@ async def test_stop_loss_is_placed_at_the_venue_and_fills_there_once(live: LiveD
     exit_order = svc.get_order(exit_id)
     assert exit_order is not None and exit_order["state"] == "submitted"
     assert exit_order["approved_by"] == f"stop:{buy_id}-sl" and exit_order["request"]["reduce_only"]
-    assert svc.risk_status() is not None
+    (sl_view,) = [v for v in svc.risk_status()["stops"] if v["kind"] == "stop_loss"]
+    assert sl_view["held_by"] == ["venue:binance"] and sl_view["trigger"] == 60_000.0
+    assert [v["held_by"] for v in svc.stops_view() if v["kind"] == "take_profit"] == [["desk"]]
     # the venue's stop counts as a pending sell: nothing else may sell the position it holds
     refused = svc.check(OrderRequest("BTC/USDT", Side.SELL, 0.1, reduce_only=True))
     assert not refused.approved
     assert await svc.watch_stops() == []  # 65k: the desk leaves the venue's stop alone
     live.fake.set_price("BTC/USDT", 59_900.0)  # the venue triggers its stop and sells at the bid
-    await svc.watch_stops()
+    (seen,) = await svc.watch_stops()  # the desk learns of it from the venue
+    assert seen.status == "executed" and seen.order is not None and seen.order["_id"] == exit_id
     assert svc.portfolio.consolidated().get("BTC/USDT", 0.0) == pytest.approx(0.0, abs=1e-9)
     assert svc.get_order(exit_id)["state"] == "filled"  # type: ignore[index]
     assert svc.stops() == []  # the take-profit of the group is disarmed with it

@@ -1584,7 +1584,14 @@ class TradingService:
                 if not fired:
                     continue
                 await self._poll_natives(held)  # the venue has probably triggered it: book its fills now
+                was = [d["_id"] for d in held]
                 held = [d for d in self._live_natives(rule.group) if d.get("native_stop") == rule.id]
+                for exit_id in sorted(set(was) - {d["_id"] for d in held}):
+                    final = self.store.get_order(exit_id) or {}
+                    if float(final.get("filled_qty") or 0.0) > 0:
+                        fills = list(self.store.fills.find({"order_id": exit_id}))
+                        status = "executed" if final["state"] == S.FILLED.value else str(final["state"])
+                        results.append(ActionResult(status, final, fills))
                 limits = [c.get("price") for d in held for c in self.store.children_of(d["_id"])
                           if float(c.get("filled") or 0.0) <= 0]
                 if not held or not stranded(limits, price):
@@ -1784,5 +1791,21 @@ class TradingService:
                 }
                 for symbol, regime in sorted(self._regimes.items())
             },
+            "stops": self.stops_view(),
             "alerts": self.alerts[-10:],
         }
+
+    def stops_view(self) -> list[Doc]:
+        """Armed stop rules and who holds each: the venue(s) (a venue-held stop-loss) or the desk (watching)."""
+        query: Doc = {"native_stop": {"$exists": True}, "state": {"$in": [x.value for x in LIVE]}}
+        live_exits = {d["_id"]: d for d in self.store.orders.find(query)}
+        out: list[Doc] = []
+        for rule in self.stops():
+            venues = sorted(
+                {str(live_exits[i]["request"].get("venue")) for i in rule.get("native_orders") or [] if i in live_exits}
+            )
+            out.append({
+                "id": rule["_id"], "symbol": rule["symbol"], "kind": rule["kind"], "trigger": rule["trigger"],
+                "qty": rule["qty"], "held_by": [f"venue:{v}" for v in venues] or ["desk"],
+            })
+        return out
