@@ -621,15 +621,19 @@ class FakeBinance:
             if otype in ("LIMIT", *_STOP_LIMIT_TYPES) and price is None:
                 return self._error(-1102, "Mandatory parameter 'price' was not sent, was empty/null, or malformed.")
             stop_price: float | None = None
+            trailing = int(p["trailingDelta"]) if "trailingDelta" in p else None
             if otype in _STOP_TYPES:
                 if otype not in market.order_types:
                     return self._error(-1013, "Stop loss orders are not supported for this symbol.")
-                if "stopPrice" not in p:
+                if trailing is not None and not 10 <= trailing <= 2000:
+                    return self._error(-1013, "Filter failure: TRAILING_DELTA")
+                if "stopPrice" not in p and trailing is None:
                     return self._error(
                         -1102, "Mandatory parameter 'stopPrice' was not sent, was empty/null, or malformed."
                     )
-                stop_price = float(p["stopPrice"])
-                if _stop_reached(otype, side, stop_price, market.last):
+                # a trailing stop without stopPrice trails from the last price at placement
+                stop_price = float(p["stopPrice"]) if "stopPrice" in p else 0.0
+                if "stopPrice" in p and _stop_reached(otype, side, stop_price, market.last):
                     return self._error(-2010, "Stop price would trigger immediately.")
             fill_price = market.ask() if side == "BUY" else market.bid()
             marketable = stop_price is None and (
@@ -670,6 +674,8 @@ class FakeBinance:
                 "isWorking": stop_price is None,  # a stop works only once its trigger trades
                 "origQuoteOrderQty": "0",
             }
+            if trailing is not None:
+                order.update(trailingDelta=trailing, _high=market.last)
             if marketable and self.auto_fill_market:
                 self._fill(order, market, qty, fill_price)
             elif side == "BUY":
@@ -688,7 +694,11 @@ class FakeBinance:
             if order["symbol"] != market.market_id or order["status"] != "NEW" or order["type"] not in _STOP_TYPES:
                 continue
             if not order["isWorking"]:
-                if not _stop_reached(order["type"], order["side"], float(order["stopPrice"]), market.last):
+                if "trailingDelta" in order and float(order["stopPrice"]) == 0.0:  # trailing sell stop
+                    order["_high"] = max(order["_high"], market.last)
+                    if market.last > order["_high"] * (1 - order["trailingDelta"] / 10_000):
+                        continue
+                elif not _stop_reached(order["type"], order["side"], float(order["stopPrice"]), market.last):
                     continue
                 order.update(isWorking=True, workingTime=self.now_ms())
             price = market.bid() if order["side"] == "SELL" else market.ask()

@@ -321,3 +321,53 @@ async def test_paper_venue_holds_stops_like_the_live_one(mongo_db: Database[dict
     src.set_mid("ETH/USDT", 2_880.0)
     back = await restarted.fetch_order_by_client_id("ETH/USDT", "s3")
     assert back is not None and back.status == "closed" and back.average == pytest.approx(2_871.0)
+
+
+async def test_adapter_trailing_stop_trails_the_high_then_fills(live: LiveDesk) -> None:
+    live.fake.balances["BTC"] = [1.0, 0.0]
+    ex = live.adapters[0]
+    await ex.load_markets()
+    assert ex.native_trailing("BTC/USDT")
+    eo = await ex.create_stop_order("BTC/USDT", Side.SELL, 0.1, 61_750.0, 61_132.5, client_order_id="cqa-tr-1",
+                                    trail_pct=0.05)
+    assert eo.status == "open"
+    (venue_order,) = live.fake.orders.values()
+    assert venue_order["trailingDelta"] == 500 and venue_order["type"] == "STOP_LOSS_LIMIT"
+    live.fake.set_price("BTC/USDT", 70_000.0)
+    live.fake.set_price("BTC/USDT", 66_600.0)  # above 95% of the 70k high: still resting
+    assert venue_order["status"] == "NEW"
+    live.fake.set_price("BTC/USDT", 66_400.0)
+    done = await ex.fetch_order_by_client_id("BTC/USDT", "cqa-tr-1")
+    assert done is not None and done.status == "closed" and done.average == pytest.approx(66_400.0, rel=1e-3)
+
+
+async def test_trailing_stop_alone_is_held_by_the_venue(live: LiveDesk) -> None:
+    svc = live.svc
+    await live.buy_with_stops(trailing_stop_pct=0.05)
+    (venue_stop,) = live.sells()
+    assert venue_stop["trailingDelta"] == 500
+    (view,) = svc.stops_view()
+    assert view["kind"] == "trailing_stop" and view["held_by"] == ["venue:binance"]
+    live.fake.set_price("BTC/USDT", 70_000.0)
+    assert await svc.watch_stops() == []
+    assert svc.stops("BTC/USDT")[0]["high_water"] == pytest.approx(70_000.0, rel=1e-3)  # the desk's view follows
+    live.fake.set_price("BTC/USDT", 66_400.0)
+    (seen,) = await svc.watch_stops()
+    assert seen.status == "executed" and len(live.sells()) == 1
+    assert svc.portfolio.consolidated().get("BTC/USDT", 0.0) == pytest.approx(0.0, abs=1e-9)
+    assert svc.stops() == []
+
+
+async def test_stop_loss_is_the_venue_stop_and_a_trailing_stop_that_fires_first_cancels_it(live: LiveDesk) -> None:
+    svc = live.svc
+    await live.buy_with_stops(stop_loss=60_000.0, trailing_stop_pct=0.05)
+    (venue_stop,) = live.sells()
+    assert "trailingDelta" not in venue_stop and float(venue_stop["stopPrice"]) == 60_000.0
+    live.fake.set_price("BTC/USDT", 72_000.0)
+    assert await svc.watch_stops() == []
+    live.fake.set_price("BTC/USDT", 68_000.0)  # below 95% of 72k: the desk's trailing stop fires
+    results = await svc.watch_stops()
+    assert [r.status for r in results] == ["executed"]
+    statuses = sorted((o["type"], o["status"]) for o in live.sells())
+    assert statuses == [("MARKET", "FILLED"), ("STOP_LOSS_LIMIT", "CANCELED")]
+    assert svc.stops() == []

@@ -62,6 +62,9 @@ class FlakyVenue:
     def native_stop_kind(self, symbol: str) -> str | None:
         return self.inner.native_stop_kind(symbol)
 
+    def native_trailing(self, symbol: str) -> bool:
+        return self.inner.native_trailing(symbol)
+
     async def create_stop_order(
         self,
         symbol: str,
@@ -71,10 +74,11 @@ class FlakyVenue:
         limit_price: float | None = None,
         *,
         client_order_id: str,
+        trail_pct: float | None = None,
     ) -> ExchangeOrder:
         self.sent.append(client_order_id)
         eo = await self.inner.create_stop_order(
-            symbol, side, amount, trigger_price, limit_price, client_order_id=client_order_id
+            symbol, side, amount, trigger_price, limit_price, client_order_id=client_order_id, trail_pct=trail_pct
         )
         if self.lose_next:
             self.lose_next = False

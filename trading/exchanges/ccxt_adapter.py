@@ -144,6 +144,7 @@ class CcxtExchange:
             self._ex.urls["api"] = override_urls(self._ex.urls["api"], api_url, ws_origin)
         self._markets: dict[str, Market] = {}
         self._stop_kinds: dict[str, str | None] = {}
+        self._trailing: set[str] = set()  # symbols whose stops can trail (Binance `allowTrailingStop`)
         self._ex.parse_json = self._strict_parse_json  # truncated JSON must be an error, not an empty result
 
     def _strict_parse_json(self, http_response: Any) -> Any:
@@ -206,6 +207,11 @@ class CcxtExchange:
         raw = await self._call(lambda: self._ex.load_markets(reload))
         self._markets = {sym: self._market(m) for sym, m in raw.items() if m.get("spot", True)}
         self._stop_kinds = {sym: self._stop_kind(raw[sym]) for sym in self._markets}
+        self._trailing = {
+            sym for sym in self._markets
+            if self._stop_kinds[sym] and self._ex.has.get("createTrailingPercentOrder")
+            and (raw[sym].get("info") or {}).get("allowTrailingStop") is True
+        }
         return self._markets
 
     def _stop_kind(self, m: dict[str, Any]) -> str | None:
@@ -224,6 +230,11 @@ class CcxtExchange:
         if has.get("createStopMarketOrder"):
             return STOP_MARKET
         return STOP_LIMIT if has.get("createStopLimitOrder") else None
+
+    def native_trailing(self, symbol: str) -> bool:
+        """Whether the venue can trail a stop for `symbol` itself (a percentage below the highest price since it
+        was placed); only where the market says so, since ccxt's flag is per exchange, not per market."""
+        return symbol in self._trailing
 
     def native_stop_kind(self, symbol: str) -> str | None:
         """`stop_market`, `stop_limit`, or None when this venue cannot hold a sell stop for `symbol` itself
@@ -359,10 +370,15 @@ class CcxtExchange:
         return await self._send_order(symbol, type.value, side, amount, price, {}, client_order_id)
 
     async def create_stop_order(self, symbol: str, side: Side, amount: float, trigger_price: float,
-                                limit_price: float | None = None, *, client_order_id: str) -> ExchangeOrder:
+                                limit_price: float | None = None, *, client_order_id: str,
+                                trail_pct: float | None = None) -> ExchangeOrder:
         """A stop order held by the venue: it rests untriggered until the market trades at `trigger_price`, then
         becomes a market order (`limit_price` None, needs `native_stop_kind` 'stop_market') or a limit order at
-        `limit_price` ('stop_limit'). Sent at most once, with the same error contract as `create_order`."""
+        `limit_price` ('stop_limit'). With `trail_pct` the trigger trails that fraction below the highest price since
+        placement instead (`trigger_price` is then only where it starts). Sent at most once, with the same error
+        contract as `create_order`."""
+        if trail_pct is not None and not self.native_trailing(symbol):
+            raise errors.OrderRejected(f"{self.exchange_id}: no trailing stops for {symbol}", exchange=self.exchange_id)
         kind = self.native_stop_kind(symbol)
         if kind is None:
             raise errors.OrderRejected(f"{self.exchange_id}: no native stop orders for {symbol}",
@@ -373,8 +389,12 @@ class CcxtExchange:
                 + (" (a limit price is required)" if kind == STOP_LIMIT else " (no limit price)"),
                 exchange=self.exchange_id)
         ccxt_type = "market" if limit_price is None else "limit"
-        return await self._send_order(symbol, ccxt_type, side, amount, limit_price,
-                                      {"stopLossPrice": trigger_price}, client_order_id)
+        extra: dict[str, Any] = {"stopLossPrice": trigger_price}
+        if trail_pct is not None:
+            # ccxt takes percent and sends Binance's trailingDelta in basis points; no activation price, so the
+            # venue starts trailing from the market at placement
+            extra = {"trailingPercent": round(trail_pct * 100, 4), "stopLossOrTakeProfit": "stopLoss"}
+        return await self._send_order(symbol, ccxt_type, side, amount, limit_price, extra, client_order_id)
 
     async def _send_order(self, symbol: str, ccxt_type: str, side: Side, amount: float, price: float | None,
                           extra: dict[str, Any], client_order_id: str) -> ExchangeOrder:

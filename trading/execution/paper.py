@@ -233,6 +233,9 @@ class PaperExchange:
     def native_stop_kind(self, symbol: str) -> str | None:
         return self._stop_kinds(symbol) if self._stop_kinds is not None else None
 
+    def native_trailing(self, symbol: str) -> bool:
+        return False  # paper sees the book only when asked: its high-water mark would lag the desk's
+
     async def create_stop_order(
         self,
         symbol: str,
@@ -242,8 +245,11 @@ class PaperExchange:
         limit_price: float | None = None,
         *,
         client_order_id: str,
+        trail_pct: float | None = None,
     ) -> ExchangeOrder:
         kind = self.native_stop_kind(symbol)
+        if trail_pct is not None:
+            raise OrderRejected(f"no trailing stops for {symbol} on paper", exchange=self.exchange_id)
         if kind is None or side is not Side.SELL:
             raise OrderRejected(f"no native {side.value} stops for {symbol}", exchange=self.exchange_id)
         if (limit_price is None) != (kind == STOP_MARKET):

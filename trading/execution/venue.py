@@ -51,6 +51,10 @@ class NativeStopVenue(Protocol):
         """'stop_market', 'stop_limit', or None for a symbol the venue cannot hold a stop for."""
         ...
 
+    def native_trailing(self, symbol: str) -> bool:
+        """Whether the venue can also trail that stop below the highest price since placement."""
+        ...
+
     async def create_stop_order(
         self,
         symbol: str,
@@ -60,6 +64,7 @@ class NativeStopVenue(Protocol):
         limit_price: float | None = None,
         *,
         client_order_id: str,
+        trail_pct: float | None = None,
     ) -> ExchangeOrder: ...
 
 

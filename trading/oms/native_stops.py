@@ -16,6 +16,8 @@ from typing import Any
 from trading.types import STOP_LIMIT, STOP_MARKET
 
 MAX_LIMIT_OFFSET = 0.2  # a stop-limit's limit more than 20% below its trigger is a market order in disguise
+# the trail a venue can hold: Binance takes trailingDelta from 10 to 2,000 basis points
+MIN_TRAIL, MAX_TRAIL = 0.001, 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,8 +26,9 @@ class NativeStop:
 
     rule_id: str
     kind: str  # STOP_MARKET | STOP_LIMIT
-    trigger: float
+    trigger: float  # for a trailing stop: where it starts (the desk's trigger at placement)
     limit: float | None
+    trail_pct: float | None = None
 
 
 def filled_by_venue(children: Iterable[Mapping[str, Any]]) -> dict[str, float]:
@@ -51,12 +54,22 @@ def stop_limit_price(trigger: float, offset: float, tick: float | None) -> float
     return round(steps * tick, decimals)
 
 
-def native_spec(rule_id: str, kind: str, trigger: float, offset: float, tick: float | None) -> NativeStop:
+def native_spec(
+    rule_id: str, kind: str, trigger: float, offset: float, tick: float | None, trail_pct: float | None = None
+) -> NativeStop:
+    """What to ask the venue for. A trailing stop-limit keeps the limit it was placed with while its trigger
+    trails up, so the limit only bounds how far below the starting trigger it may sell."""
+    if trail_pct is not None and not MIN_TRAIL <= trail_pct <= MAX_TRAIL:
+        raise ValueError(f"a venue trails between {MIN_TRAIL:.1%} and {MAX_TRAIL:.0%}, not {trail_pct:.2%}")
     if kind == STOP_MARKET:
-        return NativeStop(rule_id, kind, trigger, None)
+        return NativeStop(rule_id, kind, trigger, None, trail_pct)
     if kind == STOP_LIMIT:
-        return NativeStop(rule_id, kind, trigger, stop_limit_price(trigger, offset, tick))
+        return NativeStop(rule_id, kind, trigger, stop_limit_price(trigger, offset, tick), trail_pct)
     raise ValueError(f"unknown native stop kind {kind!r}")
+
+
+def venue_trails(trail_pct: float | None) -> bool:
+    return trail_pct is not None and MIN_TRAIL <= trail_pct <= MAX_TRAIL
 
 
 def stranded(spec_limits: Iterable[float | None], price: float) -> bool:

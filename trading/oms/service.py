@@ -35,7 +35,7 @@ from trading.execution.algos import Algo, Slice, iceberg, twap, volume_profile, 
 from trading.execution.router import VenueQuote, affordable_qty, route
 from trading.execution.venue import NativeStopVenue, OrderVenue
 from trading.oms.models import AT_VENUE, LIVE, TERMINAL, OrderState, exchange_status_to_state
-from trading.oms.native_stops import NativeStop, filled_by_venue, native_spec, stranded
+from trading.oms.native_stops import NativeStop, filled_by_venue, native_spec, stranded, venue_trails
 from trading.oms.store import Doc, OmsStore
 from trading.portfolio.book import Portfolio, split_symbol
 from trading.risk.gate import CheckResult, Decision, DeskState, MarketView, OrderIntent, PortfolioView, RiskGate
@@ -1020,6 +1020,7 @@ class TradingService:
             "qty": decision.qty,
             "price": native.limit if native else decision.price,
             "trigger": native.trigger if native else None,
+            "trail_pct": native.trail_pct if native else None,
             "state": S.APPROVED.value,
             "acked": False,
             "filled": 0.0,
@@ -1048,7 +1049,8 @@ class TradingService:
             else:
                 assert isinstance(venue, NativeStopVenue)
                 eo = await venue.create_stop_order(
-                    request.symbol, request.side, decision.qty, native.trigger, native.limit, client_order_id=coid
+                    request.symbol, request.side, decision.qty, native.trigger, native.limit, client_order_id=coid,
+                    trail_pct=native.trail_pct,
                 )
         except OrderRejected as exc:
             self.store.transition(
@@ -1356,37 +1358,47 @@ class TradingService:
 
     # ------------------------------------------------------------------ stops held by the venue
     async def _place_native_stops(self, order_id: str) -> None:
-        """Place the stop-losses an executed buy armed on the venues that hold stops themselves, one reduce-only
-        sell stop per venue for what was bought there. Each passes the gate now, exactly like the desk's own exit
-        would, and is approved by the order that armed it. Where a venue cannot hold it, or the gate or the venue
-        refuses it, the desk keeps watching the rule (it always does for paper venues and trailing stops)."""
+        """Place the stop an executed buy armed on the venues that hold stops themselves, one reduce-only sell stop
+        per venue for what was bought there. It passes the gate now, exactly like the desk's own exit would, and is
+        approved by the order that armed it. A spot venue locks the base for one sell, so a group gets one venue
+        stop: its stop-loss, else its trailing stop where every venue can trail it. Where a venue cannot hold it,
+        or the gate or the venue refuses it, the desk keeps watching the rule (as it does every take-profit, and
+        every stop on the simulated venue).
+        """
         if not self.config.native_stops:
             return
-        rules = [
-            StopRule.from_doc(d)
-            for d in self.store.stops.find({"group": order_id, "kind": StopKind.STOP_LOSS.value, "active": True})
-        ]
-        if not rules:
-            return
+        armed = [StopRule.from_doc(d) for d in self.store.stops.find({"group": order_id, "active": True})]
         by_venue = filled_by_venue(self.store.children_of(order_id))
+        if not armed or not by_venue:
+            return
+        symbol = armed[0].symbol
         kinds: dict[str, str | None] = {}
+        trails = True
         for venue_name in by_venue:
             venue = self.venues.get(venue_name)
-            kinds[venue_name] = venue.native_stop_kind(rules[0].symbol) if isinstance(venue, NativeStopVenue) else None
-        if not kinds or None in kinds.values():
-            return  # the desk fires a rule for the whole position or not at all: it watches this one
-        for rule in rules:
-            placed: list[str] = []
-            for venue_name, qty in sorted(by_venue.items()):
-                exit_id = await self._send_native_stop(rule, venue_name, min(qty, rule.qty), str(kinds[venue_name]))
-                if exit_id is None:
-                    break
-                placed.append(exit_id)
+            if isinstance(venue, NativeStopVenue):
+                kinds[venue_name] = venue.native_stop_kind(symbol)
+                trails = trails and venue.native_trailing(symbol)
             else:
-                continue
-            # one venue refused: a partly venue-held rule would leave the rest unwatched, so the desk keeps it all
-            if placed:
-                await self._cancel_natives(self._live_natives(rule.group), "another venue refused its part")
+                kinds[venue_name], trails = None, False
+        if None in kinds.values():
+            return  # the desk fires a rule for the whole position or not at all: it watches this one
+        rule = next((r for r in armed if r.kind is StopKind.STOP_LOSS), None)
+        if rule is None and trails:
+            rule = next((r for r in armed if r.kind is StopKind.TRAILING_STOP and venue_trails(r.trail_pct)), None)
+        if rule is None:
+            return
+        placed: list[str] = []
+        for venue_name, qty in sorted(by_venue.items()):
+            exit_id = await self._send_native_stop(rule, venue_name, min(qty, rule.qty), str(kinds[venue_name]))
+            if exit_id is None:
+                break
+            placed.append(exit_id)
+        else:
+            return
+        # one venue refused: a partly venue-held rule would leave the rest unwatched, so the desk keeps it all
+        if placed:
+            await self._cancel_natives(self._live_natives(rule.group), "another venue refused its part")
 
     async def _send_native_stop(self, rule: StopRule, venue_name: str, qty: float, kind: str) -> str | None:
         request = OrderRequest(
@@ -1403,6 +1415,7 @@ class TradingService:
             spec = native_spec(
                 rule.id, kind, rule.trigger, self.config.native_stop_limit_pct,
                 market.price_precision if market else None,
+                rule.trail_pct if rule.kind is StopKind.TRAILING_STOP else None,
             )
         except ValueError as exc:
             self.store.audit(
@@ -1582,6 +1595,11 @@ class TradingService:
             held = [d for d in self._live_natives(rule.group) if d.get("native_stop") == rule.id]
             if held:
                 if not fired:
+                    if updated.trigger != rule.trigger:  # the venue trails on its own; keep the desk's view in step
+                        self.store.stops.update_one(
+                            {"_id": rule.id, "active": True},
+                            {"$set": {"trigger": updated.trigger, "high_water": updated.high_water}},
+                        )
                     continue
                 await self._poll_natives(held)  # the venue has probably triggered it: book its fills now
                 was = [d["_id"] for d in held]
