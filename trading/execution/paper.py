@@ -207,20 +207,7 @@ class PaperExchange:
                 raise OrderRejected(f"duplicate client order id {client_order_id}", exchange=self.exchange_id)
             mkt = self.market(symbol)
             self._validate(mkt, type, amount, price)
-            order = ExchangeOrder(
-                exchange=self.exchange_id,
-                symbol=symbol,
-                client_order_id=client_order_id,
-                exchange_order_id=f"P{self.clock()}{self._seq:06d}",
-                side=side,
-                type=type,
-                amount=amount,
-                price=price,
-                status="open",
-                fee_currency=mkt.quote,
-                timestamp_ms=self.clock(),
-            )
-            self._seq += 1
+            order = self._new_order(mkt, client_order_id, side, type, amount, price)
             self._reserve(order, mkt, book)
             self._match(order, mkt, book, taker=True)
             if type is OrderType.MARKET and order.status == "open":
@@ -229,6 +216,27 @@ class PaperExchange:
             self._orders[client_order_id] = order
             self._save(order)
             return copy.deepcopy(order)
+
+    def _new_order(
+        self, mkt: Market, client_order_id: str, side: Side, type: OrderType, amount: float, price: float | None,
+        trigger_price: float | None = None,
+    ) -> ExchangeOrder:
+        order = ExchangeOrder(
+            exchange=self.exchange_id,
+            symbol=mkt.symbol,
+            client_order_id=client_order_id,
+            exchange_order_id=f"P{self.clock()}{self._seq:06d}",
+            side=side,
+            type=type,
+            amount=amount,
+            price=price,
+            status="open",
+            fee_currency=mkt.quote,
+            timestamp_ms=self.clock(),
+            trigger_price=trigger_price,
+        )
+        self._seq += 1
+        return order
 
     def native_stop_kind(self, symbol: str) -> str | None:
         return self._stop_kinds(symbol) if self._stop_kinds is not None else None
@@ -265,21 +273,7 @@ class PaperExchange:
             mkt = self.market(symbol)
             type = OrderType.MARKET if limit_price is None else OrderType.LIMIT
             self._validate(mkt, type, amount, limit_price)
-            order = ExchangeOrder(
-                exchange=self.exchange_id,
-                symbol=symbol,
-                client_order_id=client_order_id,
-                exchange_order_id=f"P{self.clock()}{self._seq:06d}",
-                side=side,
-                type=type,
-                amount=amount,
-                price=limit_price,
-                status="open",
-                fee_currency=mkt.quote,
-                timestamp_ms=self.clock(),
-                trigger_price=trigger_price,
-            )
-            self._seq += 1
+            order = self._new_order(mkt, client_order_id, side, type, amount, limit_price, trigger_price)
             self._reserve(order, mkt, book)
             self._armed.add(client_order_id)
             self._orders[client_order_id] = order
