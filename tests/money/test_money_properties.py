@@ -117,7 +117,7 @@ action = st.one_of(
     st.tuples(st.just("approve"), st.integers(0, 20)),
     st.tuples(st.just("double_click"), st.integers(0, 20)),
     st.tuples(st.just("reject"), st.integers(0, 20)),
-    st.tuples(st.just("move"), symbols, st.floats(-0.12, 0.12)),
+    st.tuples(st.just("move"), symbols, st.floats(-0.12, 0.12), st.booleans()),
     st.tuples(st.just("time"), st.integers(1, 400)),
     st.tuples(st.just("lose_reply"), st.sampled_from(VENUES)),
     st.tuples(st.just("watch")),
@@ -232,12 +232,14 @@ def _run(client: MongoClient[dict[str, Any]], actions: list[tuple[Any, ...]]) ->
             elif kind == "reject" and ids:
                 svc.reject(ids[act[1] % len(ids)], "bob")
             elif kind == "move":
-                _, sym, pct = act
+                _, sym, pct, _watch = act
                 mids[sym] = round(mids[sym] * (1 + pct), 2)
                 sources["alpha"].set_mid(sym, mids[sym])
                 sources["beta"].set_mid(sym, round(mids[sym] * BETA_PREMIUM, 2))
                 min_seen[sym] = min(min_seen[sym], mids[sym])
                 await svc.refresh_market([sym])
+                if act[3]:  # the stop watcher's timer ticks after a move (or the next move comes first)
+                    await svc.watch_stops()
             elif kind == "time":
                 clock.advance(act[1])
                 svc.expire_due()
@@ -305,7 +307,7 @@ def test_the_property_test_exercises_execution(mongo_client: MongoClient[dict[st
         ("restart",),
         ("propose", "BTC/USDT", Side.SELL, 0.2, "limit", 0.0, None),
         ("double_click", 2),
-        ("move", "BTC/USDT", -0.05),
+        ("move", "BTC/USDT", -0.05, False),
         ("watch",),
         ("reconcile",),
     ]
@@ -326,8 +328,8 @@ def test_the_property_test_exercises_venue_held_stops(mongo_client: MongoClient[
         ("approve", 1),  # the buy's reply is lost: reconciliation finds it, then its stop is placed
         ("reconcile",),
         ("restart",),
-        ("move", "BTC/USDT", -0.05),
-        ("move", "ETH/USDT", -0.025),
+        ("move", "BTC/USDT", -0.05, False),
+        ("move", "ETH/USDT", -0.025, False),
         ("watch",),
         ("reconcile",),
     ]
