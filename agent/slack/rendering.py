@@ -268,4 +268,9 @@ def risk_text(r: Doc) -> str:
     halted = r.get("halted_symbols") or {}
     if halted:
         lines.append("• halted symbols: " + ", ".join(f"{s} ({why})" for s, why in halted.items()))
+    for stop in r.get("stops") or []:  # who holds it matters: a venue-held stop protects while the desk is down
+        lines.append(
+            f"• {escape(str(stop['symbol']))} {str(stop['kind']).replace('_', ' ')} at {fmt_num(stop['trigger'])}"
+            f" for {fmt_num(stop['qty'], 6)}, held by {escape(', '.join(stop.get('held_by') or ['desk']))}"
+        )
     return "\n".join(lines)

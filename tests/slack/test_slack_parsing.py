@@ -14,7 +14,7 @@ from agent.slack.parsing import (
     parse_option,
     parse_trade,
 )
-from agent.slack.rendering import news_items, pick_sentiment, sentiment_line
+from agent.slack.rendering import news_items, pick_sentiment, risk_text, sentiment_line
 from knowledge.safety import fence_articles
 
 
@@ -101,3 +101,15 @@ def test_card_in_each_state() -> None:
     assert "rejected by risk" in str(rejected) and "desk is halted" in str(rejected)
     _, working = render_card(_order("pending_approval"), working="approved by U8: sending")
     assert APPROVE not in str(working) and "sending" in str(working)
+
+
+def test_risk_text_says_who_holds_each_stop() -> None:
+    text = risk_text({
+        "desk_state": "active",
+        "stops": [
+            {"symbol": "BTC/USDT", "kind": "stop_loss", "trigger": 60_000.0, "qty": 0.1, "held_by": ["venue:binance"]},
+            {"symbol": "BTC/USDT", "kind": "take_profit", "trigger": 70_000.0, "qty": 0.1, "held_by": ["desk"]},
+        ],
+    })
+    assert "BTC/USDT stop loss at 60,000" in text and "held by venue:binance" in text
+    assert "take profit at 70,000" in text and "held by desk" in text
