@@ -38,7 +38,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     chroma_host: str | None = None
     chroma_port: int = 8000
-    embed_precision: Literal["auto", "fp32", "bf16"] = "auto"  # news embeddings; auto = bf16 on native-bf16 CPUs
+    embed_precision: Literal["auto", "fp32", "bf16", "int8"] = "auto"  # news embeddings; auto = bf16 if native
+    embed_backend: Literal["auto", "torch", "onnx"] = "auto"  # news embeddings; auto = onnx for int8, else torch
 
     llm_base_url: str = "https://api.deepseek.com"
     llm_api_key: SecretStr | None = None

@@ -7,6 +7,12 @@ and passed in, so Chroma's default (downloading) embedding function is never tou
 Chroma metadata per document: source, published_ts (epoch seconds), title, url, symbols ("BTC,ETH"), one boolean
 `sym_<BASE>` per coin and `ev_<type>` per event type (Chroma metadata holds scalars; booleans make the symbol and
 event filters exact), and the offline sentiment score.
+
+Embedding mode: the collection's metadata records the embedding mode that built it (`embedding_mode`, e.g.
+"minilm-torch-bf16") and its space (`embedding_space`, e.g. "all-MiniLM-L6-v2/64tok/float"; see
+`knowledge.embeddings`). Opening a non-empty collection from another space raises `EmbeddingModeError`: queries
+and near-duplicate checks would compare vectors from different models or precisions. An empty collection takes the
+opener's mode. Collections from before the mode was recorded were built by torch float32/bfloat16 at 64 tokens.
 """
 
 from __future__ import annotations
@@ -30,6 +36,11 @@ from knowledge.models import NewsDoc
 
 COLLECTION = "news_minilm_v1"
 MONGO_COLLECTION = "news_docs"
+LEGACY_SPACE = "all-MiniLM-L6-v2/64tok/float"  # unrecorded: torch float32 or bfloat16, 64 tokens
+
+
+class EmbeddingModeError(RuntimeError):
+    """A collection's stored vectors come from another embedding space than this process's embedder."""
 
 _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
@@ -101,13 +112,34 @@ class NewsStore:
             name=collection,
             embedding_function=None,
             configuration={"hnsw": {"space": "cosine", "ef_search": 100, "ef_construction": 100}},
-            metadata={"embedding": "all-MiniLM-L6-v2", "dim": 384},
+            metadata=self._mode_metadata(),
         )
+        self._check_mode()
         self.meta = MetaIndex(self.col)
         try:
             self._max_batch = int(chroma.get_max_batch_size())
         except Exception:  # older servers do not report it
             self._max_batch = 5000
+
+    def _mode_metadata(self) -> dict[str, str | int]:
+        return {"embedding": "all-MiniLM-L6-v2", "dim": 384, "embedding_mode": self.embedder.mode,
+                "embedding_space": self.embedder.space}
+
+    def _check_mode(self) -> None:
+        meta = dict(self.col.metadata or {})
+        space = meta.get("embedding_space", LEGACY_SPACE)
+        if space == self.embedder.space and "embedding_space" in meta:
+            return
+        if space != self.embedder.space and self.col.count() > 0:
+            built = meta.get("embedding_mode", "unrecorded (torch fp32/bf16, 64 tokens)")
+            raise EmbeddingModeError(
+                f"Chroma collection {self.collection_name!r} holds vectors from embedding mode {built} (space {space});"
+                f" this process embeds with {self.embedder.mode} (space {self.embedder.space}), and mixing them"
+                " would compare vectors from different models or precisions. Set EMBED_BACKEND/EMBED_PRECISION"
+                " to the collection's mode, or use another collection or data directory and ingest again."
+            )
+        # empty (nothing to mix) or legacy in the same space: record this process's mode
+        self.col.modify(metadata=self._mode_metadata())
 
     @classmethod
     def open(cls, settings: Settings | None = None, db: Database[dict[str, Any]] | None = None) -> NewsStore:

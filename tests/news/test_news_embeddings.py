@@ -38,7 +38,7 @@ def test_resolve_precision(requested: str, flags: set[str], expected: str) -> No
 
 
 def test_resolve_precision_rejects_unknown() -> None:
-    with pytest.raises(ValueError, match="auto, fp32 or bf16"):
+    with pytest.raises(ValueError, match="auto, fp32, bf16 or int8"):
         resolve_precision("int4", set())
 
 
