@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 from collections.abc import AsyncIterator
@@ -146,6 +147,8 @@ def create_app(
                 await factory.arun(app.state.market_streams.stop())
             await _stop_trading_service()
             _reset_domain_services()
+            # The desk's queued conversation and usage writes go out while the client is still open.
+            await asyncio.to_thread(desk.close)
             if db is None:
                 storage.release()
 

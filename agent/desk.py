@@ -25,6 +25,7 @@ from agent.llm.chat_model import build_chat_model
 from agent.llm.usage import DailyUsageLedger, Usage
 from agent.memory import ConversationStore
 from agent.runtime import AgentLoop, LoopFailed, LoopResult
+from agent.writebehind import WriteBehind
 from core.audit import AuditLog
 from core.metrics import LLM_COST, LLM_TOKENS
 from core.settings import Settings
@@ -111,13 +112,20 @@ class Desk:
         tools.load_all()
         self.settings = settings
         self.db = db
-        self.memory = ConversationStore(db)
+        # Conversation turns and the usage ledger are written behind the answer (one ordered worker; see
+        # agent/writebehind.py); the audit log, the money path's record, stays synchronous.
+        self.writes = WriteBehind("desk")
+        self.memory = ConversationStore(db, self.writes)
         self.audit = AuditLog(db)
-        self.ledger = DailyUsageLedger(db)
+        self.ledger = DailyUsageLedger(db, self.writes)
         self._model = model
         self._loops: dict[bool, AgentLoop] = {}  # keyed by `deep`: LLM_MODEL or LLM_DEEP_MODEL
         self._proposing_tools = {name for name, spec in all_tools().items() if spec.proposes_orders}
         self._tool_names = set(all_tools())
+
+    def close(self, timeout_s: float = 10.0) -> int:
+        """Write what the desk has queued (before the database client closes); the number of writes lost."""
+        return self.writes.close(timeout_s)
 
     # -- capabilities --------------------------------------------------------------------------------------
     @property
@@ -262,6 +270,9 @@ class Desk:
         self, question: str, result: LoopResult, session_id: str, user: str, source: str, started: float
     ) -> Answer:
         uses = [ToolUse(tool=r.name, args=r.args, ok=r.ok, result=r.result, ms=round(r.ms, 2)) for r in result.records]
+        # The synchronous audit write goes first: the database serves one write at a time, and the queued usage and
+        # conversation writes would otherwise be ahead of it.
+        self._audit_tools(result, user, source, session_id)
         usage = self._account(result)
         proposals = [u.result for u in uses if u.tool in self._proposing_tools and u.ok and isinstance(u.result, dict)]
         notes = [f"stopped early: {result.stopped_reason}"] if result.stopped_reason else []
@@ -291,7 +302,6 @@ class Desk:
                 "tools": [{"tool": u.tool, "args": u.args, "ok": u.ok} for u in uses],
             },
         )
-        self._audit_tools(result, user, source, session_id)
         return answer
 
     def _proposal_details(self, tool: str, result: Any) -> dict[str, Any]:

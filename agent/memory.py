@@ -3,6 +3,10 @@
 Only the visible turns are replayed to the model (questions and final answers); tool traffic stays in the record
 for audit but is not replayed, so no provider-specific fields have to survive between turns.
 
+With a write-behind writer (the desk's), `append` queues the insert and keeps the turn in memory until it is
+written: `history` and `turns` merge those turns with what the database returns, so the next turn of a
+conversation always sees the previous one, written yet or not.
+
 `aturns` (the HTTP transcript route, polled by UIs) answers from a one-second snapshot per session that this store's
 own `append` clears, so a turn written through this process shows at once; a turn written by another replica shows
 within `TURNS_SNAPSHOT_TTL_S`.
@@ -10,12 +14,16 @@ within `TURNS_SNAPSHOT_TTL_S`.
 
 from __future__ import annotations
 
+import threading
+from datetime import UTC, datetime
 from typing import Any
 
+from bson import ObjectId
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 
+from agent.writebehind import WriteBehind
 from core.cache import TTLCache
 from core.clock import utcnow
 
@@ -24,32 +32,93 @@ MAX_CHARS_PER_TURN = 4_000
 TURNS_SNAPSHOT_TTL_S = 1.0
 
 
+def session_filter(session_id: str) -> dict[str, Any]:
+    """The query for one conversation. `$eq` rather than a bare value: nx-27017 (the embedded server) compiles a
+    bare equality into a per-row JSON array check that scans the whole collection (about 1 ms per 1,000 stored turns
+    on the dev machine), while `$eq` is served by the (session_id, created_at) index; MongoDB treats both alike."""
+    return {"session_id": {"$eq": session_id}}
+
+
+def _order(doc: dict[str, Any]) -> datetime:
+    """`created_at` comparable across the database's copy (naive unless the client is tz-aware, milliseconds) and
+    the pending one (aware, microseconds)."""
+    at: datetime = doc["created_at"]
+    if at.tzinfo is not None:
+        at = at.astimezone(UTC).replace(tzinfo=None)
+    return at.replace(microsecond=at.microsecond // 1000 * 1000)
+
+
+def _merge(stored: list[dict[str, Any]], pending: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Stored and pending turns, oldest first, each once (a turn written between the two reads is in both)."""
+    seen = {doc["_id"] for doc in stored}
+    return sorted([*stored, *(doc for doc in pending if doc["_id"] not in seen)], key=_order)
+
+
 class ConversationStore:
-    def __init__(self, db: Database[dict[str, Any]]) -> None:
+    def __init__(self, db: Database[dict[str, Any]], writer: WriteBehind | None = None) -> None:
         self.col = db["conversations"]
         self.col.create_index([("session_id", ASCENDING), ("created_at", ASCENDING)])
         self._turns: TTLCache[list[dict[str, Any]]] = TTLCache(TURNS_SNAPSHOT_TTL_S)
+        self._writer = writer
+        self._pending: dict[str, list[dict[str, Any]]] = {}  # session -> turns queued and not yet written
+        self._lock = threading.Lock()
+
+    def _pending_turns(self, session_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._pending.get(session_id, ()))
 
     def history(self, session_id: str, limit: int = MAX_TURNS_REPLAYED) -> list[BaseMessage]:
+        # Pending turns are read before the database: a turn written in between is then in both (and deduplicated),
+        # never in neither.
+        pending = self._pending_turns(session_id)
         docs = list(
-            self.col.find({"session_id": session_id}, {"_id": 0, "question": 1, "answer": 1})
+            self.col.find(session_filter(session_id), {"question": 1, "answer": 1, "created_at": 1})
             .sort("created_at", DESCENDING)
             .limit(limit)
         )
+        docs.reverse()
+        if pending:
+            docs = _merge(docs, pending)[-limit:]
         out: list[BaseMessage] = []
-        for doc in reversed(docs):
+        for doc in docs:
             out.append(HumanMessage(str(doc["question"])[:MAX_CHARS_PER_TURN]))
             out.append(AIMessage(str(doc["answer"])[:MAX_CHARS_PER_TURN]))
         return out
 
     def append(self, session_id: str, question: str, answer: str, meta: dict[str, Any]) -> None:
-        self.col.insert_one(
-            {"session_id": session_id, "question": question, "answer": answer, "created_at": utcnow(), **meta}
-        )
+        doc = {
+            "_id": ObjectId(),
+            "session_id": session_id,
+            "question": question,
+            "answer": answer,
+            "created_at": utcnow(),
+            **meta,
+        }
+        if self._writer is None:
+            self.col.insert_one(doc)
+        else:
+            with self._lock:
+                self._pending.setdefault(session_id, []).append(doc)
+            self._writer.submit(
+                f"conversation turn {session_id}",
+                lambda: self.col.insert_one(doc),
+                lambda: self._settled(session_id, doc),
+            )
         self._turns.clear()
 
+    def _settled(self, session_id: str, doc: dict[str, Any]) -> None:
+        with self._lock:
+            turns = self._pending.get(session_id, [])
+            turns[:] = [turn for turn in turns if turn is not doc]
+            if not turns:
+                self._pending.pop(session_id, None)
+
     def turns(self, session_id: str) -> list[dict[str, Any]]:
-        return list(self.col.find({"session_id": session_id}, {"_id": 0}).sort("created_at", ASCENDING))
+        pending = self._pending_turns(session_id)
+        docs = list(self.col.find(session_filter(session_id)).sort("created_at", ASCENDING))
+        if pending:
+            docs = _merge(docs, pending)
+        return [{k: v for k, v in doc.items() if k != "_id"} for doc in docs]
 
     async def aturns(self, session_id: str) -> list[dict[str, Any]]:
         """`turns` from the event loop: a fresh snapshot at once, else the query in a worker thread. Callers must

@@ -110,6 +110,7 @@ def main() -> None:
                 totals.append(total * 1000)
                 with_exchange.append((total - timer.total) * 1000)
                 overheads.append((total - timer.total - exchange_s[0]) * 1000)
+        assert desk.close() == 0, "queued conversation or usage writes were lost"
         storage.close()
     overheads.sort()
     with_exchange.sort()
