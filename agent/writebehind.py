@@ -63,6 +63,7 @@ class WriteBehind:
         self._deadline: float | None = None  # set by close(): retries stop after it
         self._applied = 0
         self._lost = 0
+        self._before_close: list[Callable[[], None]] = []
         atexit.register(_close_at_exit, weakref.ref(self))
 
     # -- producer side -----------------------------------------------------------------------------------
@@ -95,6 +96,15 @@ class WriteBehind:
         finally:
             settle()
 
+    def before_close(self, hand_over: Callable[[], None]) -> None:
+        """`hand_over` runs first thing in `close()`: owners that batch in memory queue what they hold."""
+        self._before_close.append(hand_over)
+
+    @property
+    def closed(self) -> bool:
+        with self._cond:
+            return self._closed
+
     @property
     def pending(self) -> int:
         with self._cond:
@@ -115,10 +125,15 @@ class WriteBehind:
         """Write what is queued (retrying for up to `timeout_s`), then write inline from now on; returns the number
         of writes lost (queued and never written)."""
         with self._cond:
-            if self._closed:
+            if self._closed or self._deadline is not None:
                 return self._lost
             self._deadline = time.monotonic() + timeout_s
             self._cond.notify_all()
+        for hand_over in self._before_close:
+            try:
+                hand_over()
+            except Exception:  # one owner's failure must not keep the others' writes from going out
+                log.exception("%s: handing over batched writes failed", self.name)
         self.flush(timeout_s + 1.0)
         with self._cond:
             self._closed = True

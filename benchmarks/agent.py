@@ -8,6 +8,9 @@ as the goal says; `overhead_incl_exchange_*` keeps it in), the LangGraph loop, b
 and parsing the model request and reply on our side, memory load and store, usage ledger and audit writes to MongoDB
 (embedded nx-27017). Prints one JSON line last.
 
+`AGENT_BENCH_STORED_TURNS` (default 0) first stores that many turns of other conversations, as a desk that has been
+in use holds: a query that scans the collection instead of using its index shows up there.
+
 A callback around the chat-model call would also count the client-side work (message and tool-schema conversion,
 the openai client's request transform, reply parsing) as model time, though it is the desk's own CPU.
 """
@@ -31,6 +34,7 @@ import httpx
 from tests.fakes.openai_server import FakeOpenAI, Reply, ToolCall
 
 TURNS = int(os.environ.get("AGENT_BENCH_TURNS", "150"))
+STORED_TURNS = int(os.environ.get("AGENT_BENCH_STORED_TURNS", "0"))
 WARMUP = 10
 
 
@@ -93,6 +97,20 @@ def main() -> None:
 
         source.fetch_ticker = timed_fetch_ticker  # type: ignore[method-assign]
         desk = Desk(settings, storage.get_db(settings), model=model)
+        if STORED_TURNS:
+            from datetime import timedelta
+
+            from core.clock import utcnow
+
+            earlier = utcnow() - timedelta(days=30)
+            meta = {"mode": "llm", "user": "bench", "source": "api",
+                    "tools": [{"tool": "get_ticker", "args": {"symbol": "BTC/USDT"}, "ok": True}]}
+            for start in range(0, STORED_TURNS, 1000):
+                desk.memory.col.insert_many(
+                    [{"session_id": f"old-{i % 2000}", "question": "How is BTC/USDT?", "answer": "BTC is fine.",
+                      "created_at": earlier + timedelta(seconds=i), **meta}
+                     for i in range(start, min(STORED_TURNS, start + 1000))]
+                )
         overheads: list[float] = []
         with_exchange: list[float] = []
         totals: list[float] = []
@@ -119,6 +137,7 @@ def main() -> None:
     result = {
         "benchmark": "agent",
         "turns": TURNS,
+        "stored_turns": STORED_TURNS,
         "overhead_p50_ms": round(statistics.median(overheads), 3),
         "overhead_p99_ms": round(p99, 3),
         "overhead_incl_exchange_p50_ms": round(statistics.median(with_exchange), 3),

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from pymongo.database import Database
+from pymongo.errors import PyMongoError
 
 from agent.writebehind import WriteBehind
 from core.clock import utcnow
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -48,26 +53,34 @@ class DailyUsageLedger:
     that the budget check before each request does not cost a database round trip; other replicas' spend is picked
     up on the next refresh.
 
-    With a write-behind writer (the desk's) the increment is queued; until it is written its tokens are added to
-    what a refresh reads, so the budget never forgets this process's own spend.
+    With a write-behind writer (the desk's) requests' spend is summed in memory and handed to the writer as one
+    increment per day at most every `FLUSH_S` (and when the writer closes): one write per second of traffic instead
+    of one per request. Until it is written, this process's own spend is added to what a refresh reads, so the
+    budget never forgets it; other replicas see it at most `FLUSH_S` later than before, on top of their own
+    `REFRESH_S`.
     """
 
     REFRESH_S = 5.0
+    FLUSH_S = 1.0
 
     def __init__(self, db: Database[dict[str, Any]], writer: WriteBehind | None = None) -> None:
         self.col = db["llm_usage"]
         self._known: tuple[str, int, float] | None = None  # (day, tokens, monotonic time read)
         self._lock = threading.Lock()  # requests run on several threads; an increment must not be lost
         self._writer = writer
-        self._unwritten: dict[str, int] = {}  # day -> tokens queued and not yet written
+        self._batch: dict[str, dict[str, float]] = {}  # day -> spend recorded and not yet handed to the writer
+        self._unwritten: dict[str, int] = {}  # day -> tokens recorded and not yet written
+        self._timer: threading.Timer | None = None
+        if writer is not None:
+            writer.before_close(self.hand_over)
 
     @staticmethod
     def _day() -> str:
         return utcnow().strftime("%Y-%m-%d")
 
     def record(self, usage: Usage, cost_usd: float) -> None:
-        """Add a request's spend to the day's document: one `$inc` upsert, no read back (queued when there is a
-        writer, else acknowledged before this returns).
+        """Add a request's spend to the day's document: one `$inc` upsert, no read back (batched when there is an
+        open writer, else acknowledged before this returns).
 
         The remembered total grows by this request's tokens but keeps the time it was read, so the next refresh
         (other replicas' spend) is as due as before; with nothing remembered the next check reads the database.
@@ -80,19 +93,52 @@ class DailyUsageLedger:
             "cost_usd": cost_usd,
         }
         tokens = usage.total_tokens
-
-        def write() -> None:
-            self.col.update_one({"_id": day}, {"$inc": increment}, upsert=True)
-
-        if self._writer is None:
-            write()
+        if self._writer is None or self._writer.closed:
+            self._write(day, increment)
         else:
             with self._lock:
+                batch = self._batch.setdefault(day, dict.fromkeys(increment, 0))
+                for key, value in increment.items():
+                    batch[key] += value
                 self._unwritten[day] = self._unwritten.get(day, 0) + tokens
-            self._writer.submit(f"llm usage {day} +{tokens} tokens", write, lambda: self._settled(day, tokens))
+                if self._timer is None:
+                    self._timer = threading.Timer(self.FLUSH_S, self.hand_over)
+                    self._timer.daemon = True
+                    self._timer.start()
         with self._lock:
             if self._known is not None and self._known[0] == day:
                 self._known = (day, self._known[1] + tokens, self._known[2])
+
+    def _write(self, day: str, increment: dict[str, Any]) -> None:
+        self.col.update_one({"_id": day}, {"$inc": increment}, upsert=True)
+
+    def hand_over(self) -> None:
+        """Queue the spend summed so far with the writer (from the timer, and when the writer closes)."""
+        with self._lock:
+            batches, self._batch = self._batch, {}
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()  # closing: the timer must not fire later (a no-op when this is the timer)
+        if self._writer is None:
+            return
+        for day, increment in batches.items():
+            tokens = int(increment["prompt_tokens"] + increment["completion_tokens"])
+            try:
+                self._writer.submit(
+                    f"llm usage {day} +{tokens} tokens",
+                    partial(self._write, day, increment),
+                    partial(self._settled, day, tokens),
+                )
+            except PyMongoError as exc:  # the backlog is full: keep the spend and try again on the next tick
+                log.warning("llm usage not queued yet (%s); retrying in %.0f s", exc, self.FLUSH_S)
+                with self._lock:
+                    batch = self._batch.setdefault(day, dict.fromkeys(increment, 0))
+                    for key, value in increment.items():
+                        batch[key] += value
+                    if self._timer is None:
+                        self._timer = threading.Timer(self.FLUSH_S, self.hand_over)
+                        self._timer.daemon = True
+                        self._timer.start()
 
     def _settled(self, day: str, tokens: int) -> None:
         with self._lock:
@@ -106,7 +152,7 @@ class DailyUsageLedger:
         day = self._day()
         if self._known and self._known[0] == day and time.monotonic() - self._known[2] < self.REFRESH_S:
             return self._known[1]
-        # Queued tokens are read before the database: one written in between is counted twice (for one refresh
+        # Unwritten tokens are read before the database: some written in between are counted twice (for one refresh
         # interval, erring towards the budget), never not at all.
         with self._lock:
             unwritten = self._unwritten.get(day, 0)

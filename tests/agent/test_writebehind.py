@@ -185,23 +185,45 @@ def test_close_with_the_database_down_ends_by_its_deadline_and_reports_the_loss(
     assert settled[-1] == "inline"
 
 
-def test_the_budget_counts_tokens_queued_and_not_yet_written(mongo_db: Database[dict[str, Any]]) -> None:
+def test_usage_is_one_write_per_interval_and_the_budget_counts_it_before(
+    mongo_db: Database[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(DailyUsageLedger, "FLUSH_S", 60.0)  # only close() hands the spend over in this test
+    writer = WriteBehind("t")
+    ledger = DailyUsageLedger(mongo_db, writer)
+    ledger.record(Usage(1000, 200, 2), 0.01)
+    ledger.record(Usage(500, 100, 1), 0.005)
+    assert writer.pending == 0 and mongo_db["llm_usage"].count_documents({}) == 0  # summed in memory
+    assert ledger.today_tokens() == 1800
+    ledger._known = None
+    assert ledger.today_tokens() == 1800  # a refresh from the database adds what is not written yet
+    assert writer.close() == 0
+    doc = mongo_db["llm_usage"].find_one({})
+    assert doc is not None and (doc["prompt_tokens"], doc["completion_tokens"], doc["calls"]) == (1500, 300, 3)
+    assert doc["cost_usd"] == pytest.approx(0.015)
+    assert writer._applied == 1  # one write for both requests
+    ledger._known = None
+    assert ledger.today_tokens() == 1800  # written now, and not counted twice
+    ledger.record(Usage(10, 0, 1), 0.0)  # the writer is closed: written at once
+    assert mongo_db["llm_usage"].find_one({})["prompt_tokens"] == 1510  # type: ignore[index]
+
+
+def test_usage_is_handed_over_by_the_timer(mongo_db: Database[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(DailyUsageLedger, "FLUSH_S", 0.05)
     writer = WriteBehind("t")
     gate = Gate()
     writer.submit("hold", gate.hold, lambda: None)
     assert gate.entered.wait(5)
     ledger = DailyUsageLedger(mongo_db, writer)
     ledger.record(Usage(1000, 200, 2), 0.01)
-    assert mongo_db["llm_usage"].count_documents({}) == 0
-    assert ledger.today_tokens() == 1200  # a refresh from the database adds what is queued
+    _wait(lambda: writer.pending == 2)  # the timer queued it; the worker is held
+    ledger._known = None
+    assert ledger.today_tokens() == 1200  # queued, not written: still counted
+    gate.open.set()
+    _wait(lambda: mongo_db["llm_usage"].count_documents({}) == 1)
+    _wait(lambda: ledger._unwritten == {})
     ledger._known = None
     assert ledger.today_tokens() == 1200
-    gate.open.set()
-    assert writer.flush(5)
-    ledger._known = None
-    assert ledger.today_tokens() == 1200  # written now, and not counted twice
-    doc = mongo_db["llm_usage"].find_one({})
-    assert doc is not None and doc["prompt_tokens"] == 1000 and doc["calls"] == 2
     writer.close()
 
 
@@ -236,5 +258,5 @@ def test_shutdown_writes_every_answered_turn(
     assert db["conversations"].count_documents({"session_id": "t1"}) == 0  # still queued when the app stops
     client.__exit__(None, None, None)
     assert db["conversations"].count_documents({"session_id": "t1"}) == 1
-    assert db["llm_usage"].count_documents({}) == 1
-    _wait(lambda: desk.writes.pending == 0)
+    assert db["llm_usage"].count_documents({}) == 1  # the usage batch was handed over at shutdown
+    assert desk.writes.pending == 0
