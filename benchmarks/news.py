@@ -14,6 +14,8 @@ Sentiment: the PhraseBank 50%-agreement file is split by an MD5 of the sentence 
 while writing the lexicon) and a test half; headline numbers are on the test half; the offline model never trains
 on PhraseBank (it learns from knowledge/sentiment/seed.py). VADER needs `pip install vaderSentiment`.
 
+Embeddings run in the mode the settings pick (EMBED_BACKEND, EMBED_PRECISION; `embedding_mode` in the output).
+
 Env: NEWS_BENCH_INGEST (docs to ingest, default 3000), NEWS_BENCH_QUERIES (default 200). Prints one JSON line last.
 """
 
@@ -260,7 +262,8 @@ def main() -> None:
         sample = items[:N_INGEST]
         rep = ingest_items(store, sample)
         ingest_rate = rep.fetched / rep.seconds
-        log(f"ingest: {rep.as_dict()} ({ingest_rate:.0f} docs/s; model load {load_s:.1f}s not included)")
+        log(f"ingest: {rep.as_dict()} ({ingest_rate:.0f} docs/s in {embedder.mode}; model load {load_s:.1f}s"
+            " not included)")
 
         got = store.col.get(include=["embeddings", "documents"])
         base_emb = np.asarray(got["embeddings"], dtype=np.float32)
@@ -301,6 +304,7 @@ def main() -> None:
         "hit_rate_real_only": round(hit_real, 4),
         "p50_ms_100k": round(lat100["p50_ms"], 2),
         "p95_ms_100k_min_max": [round(lat100["p95_min_ms"], 2), round(lat100["p95_max_ms"], 2)],
+        "embedding_mode": embedder.mode,
         "ingested": rep.fetched, "stored": rep.stored, "dup_near": rep.dup_near, "dup_exact": rep.dup_exact,
         "dup_url": rep.dup_url,
         "sentiment_accuracy": _metric(senti, "offline_accuracy"),
