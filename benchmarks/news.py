@@ -126,9 +126,9 @@ def grow(store: NewsStore, base_emb: np.ndarray, base_text: list[str], target: i
             words = base_text[j].split()
             rng.shuffle(words)
             docs.append(" ".join(words[: max(3, len(words) // 2)]))
-        store.col.add(ids=[f"syn{have + k}" for k in range(n)], embeddings=emb, metadatas=metas, documents=docs)
+        store.col.add(ids=[f"syn{have + k}" for k in range(n)], embeddings=emb, metadatas=metas)
         store.docs.insert_many([
-            {"_id": f"syn{have + k}", "title": m["title"], "source": m["source"], "url": m["url"],
+            {"_id": f"syn{have + k}", "title": m["title"], "summary": docs[k], "source": m["source"], "url": m["url"],
              "published": datetime.fromtimestamp(m["published_ts"], UTC), "symbols": m["symbols"].split(",")
              if m["symbols"] else [], "events": [], "content_hash": f"syn{have + k}"}
             for k, m in enumerate(metas)
@@ -265,9 +265,10 @@ def main() -> None:
         log(f"ingest: {rep.as_dict()} ({ingest_rate:.0f} docs/s in {embedder.mode}; model load {load_s:.1f}s"
             " not included)")
 
-        got = store.col.get(include=["embeddings", "documents"])
+        got = store.col.get(include=["embeddings"])
         base_emb = np.asarray(got["embeddings"], dtype=np.float32)
-        base_text = list(got["documents"] or [])
+        by_id = store.texts(got["ids"])
+        base_text = [by_id.get(i, "") for i in got["ids"]]
         titles = [(d["_id"], d["title"]) for d in store.docs.find({}, {"title": 1})]
         rng = random.Random(1)
         nrng = np.random.default_rng(1)

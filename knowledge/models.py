@@ -24,6 +24,13 @@ class NewsItem:
     origin: str = ""  # "rss", "google_cse", "csv", ...
 
 
+def embed_text(title: str, summary: str = "", body: str = "") -> str:
+    """The text a document is embedded (and keyword-scored) by: the headline plus the start of the summary, or of
+    the body when there is no summary."""
+    tail = summary or body
+    return f"{title}. {tail[:400]}" if tail else title
+
+
 @dataclass
 class NewsDoc:
     """A normalised article: the unit stored in Mongo and Chroma."""
@@ -47,8 +54,7 @@ class NewsDoc:
     @property
     def embed_text(self) -> str:
         """The text that is embedded: the headline plus the start of the summary (or body)."""
-        tail = self.summary or self.body
-        return f"{self.title}. {tail[:400]}" if tail else self.title
+        return embed_text(self.title, self.summary, self.body)
 
     def to_mongo(self) -> dict[str, Any]:
         return {

@@ -157,7 +157,7 @@ def search(
     n_cand = candidates or (max(4 * k, 40) if hybrid else k)
     where = build_where(symbols=symbols, since=since, until=until, sources=sources, events=events)
     q_emb = store.embedder.embed([query])
-    include = ["metadatas", "documents", "distances"]
+    include = ["metadatas", "distances"]  # the text comes from Mongo (Chroma holds vectors and filter metadata)
     res: Any = None
     matching: list[str] | None = None
     total = 0
@@ -188,7 +188,8 @@ def search(
     if not ids:
         return []
     metas = (res["metadatas"] or [[]])[0]
-    texts = (res["documents"] or [[]])[0]
+    by_id = store.texts(ids)
+    texts = [by_id.get(i, "") for i in ids]
     dists = (res["distances"] or [[]])[0]
     sem = [1.0 - float(d) for d in dists]
     kw = [0.0] * len(ids)

@@ -32,7 +32,7 @@ from pymongo.database import Database
 from core.settings import Settings, get_settings
 from knowledge.embeddings import Embedder, get_embedder
 from knowledge.metaindex import MetaIndex
-from knowledge.models import NewsDoc
+from knowledge.models import NewsDoc, embed_text
 
 COLLECTION = "news_minilm_v1"
 MONGO_COLLECTION = "news_docs"
@@ -192,11 +192,12 @@ class NewsStore:
         t1 = time.perf_counter()
         for start in range(0, len(docs), self._max_batch):
             chunk = docs[start : start + self._max_batch]
+            # no `documents`: Mongo holds the text, and Chroma's full-text index of it (never queried: keyword
+            # scoring is ours) cost a third of the write
             self.col.upsert(
                 ids=[d.id for d in chunk],
                 embeddings=embeddings[start : start + self._max_batch],
                 metadatas=[_chroma_meta(d) for d in chunk],  # type: ignore[misc]
-                documents=[d.embed_text for d in chunk],
             )
         self.meta.invalidate()
         if timings is not None:
@@ -215,6 +216,11 @@ class NewsStore:
         return len(ids)
 
     # -- reads -----------------------------------------------------------------------------------------------
+    def texts(self, ids: Sequence[str]) -> dict[str, str]:
+        """The embedded text (headline plus the start of the summary) of each stored document, by id."""
+        rows = self.docs.find({"_id": {"$in": list(ids)}}, {"title": 1, "summary": 1, "body": 1})
+        return {r["_id"]: embed_text(r.get("title", ""), r.get("summary", ""), r.get("body", "")) for r in rows}
+
     def get_docs(self, ids: Sequence[str]) -> list[NewsDoc]:
         by_id = {d["_id"]: NewsDoc.from_mongo(d) for d in self.docs.find({"_id": {"$in": list(ids)}})}
         return [by_id[i] for i in ids if i in by_id]

@@ -143,6 +143,9 @@ def test_keyword_scoring_promotes_exact_term(store: NewsStore) -> None:
     hybrid = search(store, "Powell", k=3)
     assert hybrid[0].title.startswith("Federal Reserve") and hybrid[0].keyword == 1.0
     assert all(h.keyword == 0.0 for h in hybrid[1:])
+    # the text keyword scoring and snippets read is Mongo's: Chroma keeps vectors and filter metadata only
+    assert hybrid[0].snippet and hybrid[0].snippet in store.texts([hybrid[0].id])[hybrid[0].id]
+    assert set(store.col.get(include=["documents"])["documents"] or []) <= {None}
 
 
 def test_ingest_job_from_rss_fakes_with_one_broken_feed(store: NewsStore, feeds: FakeFeeds,
