@@ -24,6 +24,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from core.clock import utcnow
+from core.queries import eq
 from models.lstm.engine import LSTMEngine
 
 COLLECTION = "lstm_models"
@@ -115,7 +116,7 @@ class ModelRegistry:
         try:
             for _attempt in range(50):
                 last = self.col.find_one(
-                    {"symbol": symbol, "timeframe": timeframe},
+                    eq(symbol=symbol, timeframe=timeframe),
                     sort=[("version", DESCENDING)],
                     projection={"version": 1},
                 )
@@ -154,9 +155,7 @@ class ModelRegistry:
                 shutil.rmtree(staging, ignore_errors=True)
 
     def latest(self, symbol: str, timeframe: str, status: str | None = "good") -> ModelRecord | None:
-        query: dict[str, Any] = {"symbol": symbol, "timeframe": timeframe}
-        if status is not None:
-            query["status"] = status
+        query = eq(symbol=symbol, timeframe=timeframe, **({"status": status} if status is not None else {}))
         for doc in self.col.find(query, sort=[("version", DESCENDING)]).limit(5):
             rec = _record(doc)
             if (rec.path / META_FILE).is_file():  # skip a record whose files were deleted by hand
@@ -168,11 +167,7 @@ class ModelRegistry:
         return _record(doc) if doc else None
 
     def list(self, symbol: str | None = None, timeframe: str | None = None, limit: int = 50) -> list[ModelRecord]:
-        query: dict[str, Any] = {}
-        if symbol:
-            query["symbol"] = symbol
-        if timeframe:
-            query["timeframe"] = timeframe
+        query = eq(**{k: v for k, v in (("symbol", symbol), ("timeframe", timeframe)) if v})
         return [_record(d) for d in self.col.find(query).sort([("created_at", DESCENDING)]).limit(limit)]
 
     def set_status(self, model_id: str, status: str) -> bool:

@@ -17,6 +17,7 @@ from pymongo import DESCENDING
 from pymongo.database import Database
 
 from core.clock import utcnow
+from core.queries import eq
 from models.lstm.config import LSTMConfig
 from models.lstm.data import data_hash, normalise_candles, prepare
 from models.lstm.engine import LSTMEngine
@@ -243,9 +244,7 @@ class ForecastStore:
         return str(self.col.insert_one(doc).inserted_id)
 
     def latest(self, symbol: str, timeframe: str | None = None) -> dict[str, Any] | None:
-        query: dict[str, Any] = {"symbol": symbol}
-        if timeframe:
-            query["timeframe"] = timeframe
+        query = eq(symbol=symbol, **({"timeframe": timeframe} if timeframe else {}))  # served by the index
         doc = self.col.find_one(query, sort=[("created_at", DESCENDING)], projection={"_id": 0})
         if doc and isinstance(doc.get("created_at"), datetime):
             doc["created_at"] = doc["created_at"].isoformat()

@@ -9,6 +9,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.database import Database
 
+from core.queries import eq
 from trading.exchanges.base import timeframe_ms
 from trading.types import Candle
 
@@ -94,13 +95,13 @@ class CandleStore:
 
     @staticmethod
     def _key(exchange: str, symbol: str, timeframe: str) -> dict[str, Any]:
-        return {"exchange": exchange, "symbol": symbol, "timeframe": timeframe}
+        return eq(exchange=exchange, symbol=symbol, timeframe=timeframe)  # `$eq`: served by the compound index
 
     def upsert(self, exchange: str, symbol: str, timeframe: str, candles: Iterable[Candle], source: str = "") -> int:
         """Insert or replace candles (idempotent: the unique key makes re-runs harmless). Returns new candles."""
         key = self._key(exchange, symbol, timeframe)
         series = f"{exchange}|{symbol}|{timeframe}"  # one field to group by (embedded servers lack compound _id)
-        ops = [UpdateOne({**key, "t": c.timestamp_ms},
+        ops = [UpdateOne({**key, **eq(t=c.timestamp_ms)},
                          {"$set": {"o": c.open, "h": c.high, "l": c.low, "c": c.close, "v": c.volume,
                                    "src": source, "k": series}}, upsert=True) for c in candles]
         if not ops:
