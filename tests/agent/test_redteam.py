@@ -109,10 +109,14 @@ def test_wall_time_budget_ends_the_request(make_client: Any, fake_llm: FakeOpenA
     answered = len(fake_llm.requests) - fake_llm.abandoned
     assert fake_llm.abandoned <= 1
     audit = _audit(client)
-    assert len(audit) == answered and all(a["details"]["tool"] == "get_ticker" for a in audit)
+    # When the client gives up on a model call at the very moment the server finishes answering it, the server
+    # cannot tell (it counts the reply as answered) but the desk never read it: at most that one reply has no audit.
+    unread = answered - len(audit)
+    assert unread in (0, 1) and fake_llm.abandoned + unread <= 1, (answered, len(audit), fake_llm.abandoned)
+    assert all(a["details"]["tool"] == "get_ticker" for a in audit)
     cut = [a for a in audit if a["outcome"] == "refused"]
     assert all(a["details"]["error"] == "time budget exhausted" for a in cut)
-    if fake_llm.abandoned:
+    if fake_llm.abandoned or unread:
         assert body["mode"] == "deterministic" and any("LLM_MAX_SECONDS=1.5" in n for n in body["notes"])
     else:
         assert len(audit) - len(cut) == len(body["tools_used"])
