@@ -1476,11 +1476,12 @@ class TradingService:
         doc = self.store.stops.find_one({"_id": rule_id}, {"native_orders": 1})
         return list((doc or {}).get("native_orders") or [])
 
-    def _live_natives(self, group: str) -> list[Doc]:
-        """The group's venue-held stops that are (or may be) still at a venue."""
-        return list(
-            self.store.orders.find({"stop_group": group, "state": {"$in": [st.value for st in LIVE]}})
-        )
+    def _live_natives(self, group: str, rule_id: str | None = None) -> list[Doc]:
+        """The group's (or one rule's) venue-held stops that are (or may be) still at a venue."""
+        query: Doc = {"stop_group": group, "state": {"$in": [st.value for st in LIVE]}}
+        if rule_id is not None:
+            query["native_stop"] = rule_id
+        return list(self.store.orders.find(query))
 
     async def _poll_natives(self, exits: list[Doc]) -> None:
         """Ask the venues what became of these stops now (the reconcile timer would, later)."""
@@ -1510,9 +1511,7 @@ class TradingService:
         group = str(exit_doc.get("stop_group") or "")
         filled = float(exit_doc.get("filled_qty") or 0.0)
         if filled > 0:
-            for sibling in self.store.stops.find({"group": group, "active": True}):
-                left = max(0.0, float(sibling["qty"]) - filled)
-                self.store.stops.update_one({"_id": sibling["_id"]}, {"$set": {"qty": left}})
+            self._shrink_group(group, filled)
             self.store.audit("stop.native_filled", "desk:stops", exit_doc["_id"], id=rule_id, qty=filled)
             await self._emit(
                 "stop_fired",
@@ -1527,11 +1526,10 @@ class TradingService:
         if not live and (
             self.portfolio.consolidated().get(symbol, 0.0) <= _EPS or float(rule.get("qty") or 0.0) <= _EPS
         ):
-            self.store.stops.update_one(
-                {"_id": rule_id}, {"$set": {"active": False, "fired_ms": self.clock(), "spent": "native stop executed"}}
-            )
-            self.store.stops.update_many({"group": group, "active": True}, {"$set": {"active": False}})
-            self.store.audit("stop.spent", "desk:stops", None, id=rule_id, why="native stop executed")
+            why = "native stop executed"
+            spent: Doc = {"active": False, "fired_ms": self.clock(), "spent": why}
+            self.store.stops.update_one({"_id": rule_id}, {"$set": spent})
+            self._disarm_group(group, rule_id, why)
             return
         if filled <= 0 and not exit_doc.get("desk_cancel"):
             # cancelled or expired at the venue by someone else (or the kill switch): the desk watches it again
@@ -1592,7 +1590,7 @@ class TradingService:
         for doc in list(self.store.stops.find({"symbol": symbol, "active": True})):
             rule = StopRule.from_doc(doc)
             fired, updated = evaluate(rule, price)
-            held = [d for d in self._live_natives(rule.group) if d.get("native_stop") == rule.id]
+            held = self._live_natives(rule.group, rule.id)
             if held:
                 if not fired:
                     if updated.trigger != rule.trigger:  # the venue trails on its own; keep the desk's view in step
@@ -1603,7 +1601,7 @@ class TradingService:
                     continue
                 await self._poll_natives(held)  # the venue has probably triggered it: book its fills now
                 was = [d["_id"] for d in held]
-                held = [d for d in self._live_natives(rule.group) if d.get("native_stop") == rule.id]
+                held = self._live_natives(rule.group, rule.id)
                 for exit_id in sorted(set(was) - {d["_id"] for d in held}):
                     final = self.store.get_order(exit_id) or {}
                     if float(final.get("filled_qty") or 0.0) > 0:
@@ -1651,8 +1649,18 @@ class TradingService:
             {"$set": {"active": False, "claim": None, "blocked": False, "fired_ms": self.clock(), "spent": why}},
         )
         if spent is not None:
-            self.store.stops.update_many({"group": rule.group, "active": True}, {"$set": {"active": False}})
-            self.store.audit("stop.spent", "desk:stops", None, id=rule.id, why=why)
+            self._disarm_group(rule.group, rule.id, why)
+
+    def _disarm_group(self, group: str, rule_id: str, why: str) -> None:
+        """One-cancels-other: the rest of a spent rule's group goes with it."""
+        self.store.stops.update_many({"group": group, "active": True}, {"$set": {"active": False}})
+        self.store.audit("stop.spent", "desk:stops", None, id=rule_id, why=why)
+
+    def _shrink_group(self, group: str, sold: float) -> None:
+        """Part of the position a group protects was sold: its rules now protect what is left."""
+        for sibling in self.store.stops.find({"group": group, "active": True}):
+            left = max(0.0, float(sibling["qty"]) - sold)
+            self.store.stops.update_one({"_id": sibling["_id"]}, {"$set": {"qty": left}})
 
     async def _block_stop(self, rule: StopRule, token: str, reasons: list[str]) -> ActionResult:
         """A transient refusal: release the claim, keep the rule armed, alert once per blocked episode."""
@@ -1728,10 +1736,7 @@ class TradingService:
             await self._spend_stop(rule, token, f"exit {order_id} executed")
             return ActionResult("executed", final, fills)
         if filled > 0:
-            # part of the exit executed: what is left stays protected by the same (smaller) rules
-            for sibling in self.store.stops.find({"group": rule.group, "active": True}):
-                left = max(0.0, float(sibling["qty"]) - filled)
-                self.store.stops.update_one({"_id": sibling["_id"]}, {"$set": {"qty": left}})
+            self._shrink_group(rule.group, filled)  # what is left stays protected by the same (smaller) rules
             self.store.stops.update_one({"_id": rule.id, "claim": token}, {"$set": {"claim": None}})
             return ActionResult("partially_filled", final, fills)
         reasons = list(final.get("reasons") or []) + ([final["stop_reason"]] if final.get("stop_reason") else [])
