@@ -22,6 +22,14 @@ STOP_MARKET = "stop_market"
 STOP_LIMIT = "stop_limit"
 
 
+def stop_shape_error(symbol: str, kind: str, limit_price: float | None) -> str | None:
+    """Why a stop of `kind` cannot be sent with this limit price (a stop-limit needs one, a stop-market has none)."""
+    if (limit_price is None) == (kind == STOP_MARKET):
+        return None
+    detail = "a limit price is required" if kind == STOP_LIMIT else "no limit price"
+    return f"{symbol} takes {kind} stops ({detail})"
+
+
 @dataclass(frozen=True, slots=True)
 class Ticker:
     exchange: str

@@ -33,6 +33,7 @@ from trading.types import (
     Side,
     Ticker,
     Trade,
+    stop_shape_error,
 )
 
 try:  # websocket support (ccxt.pro ships inside ccxt)
@@ -134,9 +135,9 @@ class CcxtExchange:
         opts["fetchMargins"] = False
         # reconciliation lists open orders across all symbols on purpose (an order of ours on a symbol we no longer
         # trade must still be found); ccxt refuses that on Binance unless told the higher request weight is known
-        foo = opts.get("fetchOpenOrders")
-        if isinstance(foo, dict):
-            opts["fetchOpenOrders"] = {**foo, "warnWithoutSymbol": False}
+        open_orders = opts.get("fetchOpenOrders")
+        if isinstance(open_orders, dict):
+            opts["fetchOpenOrders"] = {**open_orders, "warnWithoutSymbol": False}
         if options:
             opts.update(options)
         if api_url:
@@ -383,11 +384,8 @@ class CcxtExchange:
         if kind is None:
             raise errors.OrderRejected(f"{self.exchange_id}: no native stop orders for {symbol}",
                                        exchange=self.exchange_id)
-        if (limit_price is None) != (kind == STOP_MARKET):
-            raise errors.OrderRejected(
-                f"{self.exchange_id}: {symbol} takes {kind} stops"
-                + (" (a limit price is required)" if kind == STOP_LIMIT else " (no limit price)"),
-                exchange=self.exchange_id)
+        if shape := stop_shape_error(symbol, kind, limit_price):
+            raise errors.OrderRejected(f"{self.exchange_id}: {shape}", exchange=self.exchange_id)
         ccxt_type = "market" if limit_price is None else "limit"
         extra: dict[str, Any] = {"stopLossPrice": trigger_price}
         if trail_pct is not None:

@@ -25,7 +25,7 @@ from pymongo.database import Database
 from core.clock import now_ms
 from trading.exchanges.errors import InsufficientFunds, OrderNotFound, OrderRejected
 from trading.execution.venue import MarketSource
-from trading.types import STOP_MARKET, Balance, BookLevel, ExchangeOrder, Market, OrderBook, OrderType, Side, Trade
+from trading.types import Balance, BookLevel, ExchangeOrder, Market, OrderBook, OrderType, Side, Trade, stop_shape_error
 
 _EPS = 1e-12
 
@@ -260,8 +260,8 @@ class PaperExchange:
             raise OrderRejected(f"no trailing stops for {symbol} on paper", exchange=self.exchange_id)
         if kind is None or side is not Side.SELL:
             raise OrderRejected(f"no native {side.value} stops for {symbol}", exchange=self.exchange_id)
-        if (limit_price is None) != (kind == STOP_MARKET):
-            raise OrderRejected(f"{symbol} takes {kind} stops", exchange=self.exchange_id)
+        if shape := stop_shape_error(symbol, kind, limit_price):
+            raise OrderRejected(shape, exchange=self.exchange_id)
         if not (trigger_price > 0 and math.isfinite(trigger_price)):
             raise OrderRejected("stop needs a positive trigger price", exchange=self.exchange_id)
         book = await self.source.fetch_order_book(symbol, 50)
