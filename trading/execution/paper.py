@@ -210,9 +210,7 @@ class PaperExchange:
             order = self._new_order(mkt, client_order_id, side, type, amount, price)
             self._reserve(order, mkt, book)
             self._match(order, mkt, book, taker=True)
-            if type is OrderType.MARKET and order.status == "open":
-                self._release(order, mkt)
-                order.status = "closed" if order.filled >= amount - _EPS else "canceled"
+            self._end_market(order, mkt)
             self._orders[client_order_id] = order
             self._save(order)
             return copy.deepcopy(order)
@@ -237,6 +235,12 @@ class PaperExchange:
         )
         self._seq += 1
         return order
+
+    def _end_market(self, order: ExchangeOrder, mkt: Market) -> None:
+        """A market order takes what the book has at once (IOC): the rest is released and the order ends."""
+        if order.type is OrderType.MARKET and order.status == "open":
+            self._release(order, mkt)
+            order.status = "closed" if order.filled >= order.amount - _EPS else "canceled"
 
     def native_stop_kind(self, symbol: str) -> str | None:
         return self._stop_kinds(symbol) if self._stop_kinds is not None else None
@@ -432,11 +436,11 @@ class PaperExchange:
                         self._armed.discard(order.client_order_id)  # triggered: it takes liquidity now
                         taker = True
                     self._match(order, mkt, book, taker=taker)
-                    if taker and order.type is OrderType.MARKET and order.status == "open":
-                        self._release(order, mkt)
-                        order.status = "closed" if order.filled >= order.amount - _EPS else "canceled"
+                    if taker:
+                        self._end_market(order, mkt)
+                    if order.filled > before:
+                        touched += 1
                     if order.filled > before or taker:
-                        touched += 1 if order.filled > before else 0
                         self._save(order)
         return touched
 
