@@ -41,6 +41,23 @@ def mongo_db(mongo_client: MongoClient[dict[str, Any]]) -> Database[dict[str, An
     return mongo_client[f"t_{uuid.uuid4().hex[:12]}"]
 
 
+# Dates the clock-owning tests run at: the simulated market is a pure function of time, so each date is a different
+# but reproducible market, and a test that passes at all of them does not depend on the day it runs.
+FIXED_DATES = ("2024-02-29T13:00:00+00:00", "2025-07-15T03:30:00+00:00", "2026-12-04T15:00:00+00:00")
+
+
+@pytest.fixture(params=FIXED_DATES)
+def fixed_clock(request: pytest.FixtureRequest) -> Iterator[int]:
+    """Process-wide clock that starts at a fixed date and ticks with real time (timers and expiries still run)."""
+    from datetime import datetime
+
+    from core.clock import ticking_from, use_clock
+
+    start = int(datetime.fromisoformat(request.param).timestamp() * 1000)
+    with use_clock(ticking_from(start)):
+        yield start
+
+
 @pytest.fixture()
 def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedded_mongo: EmbeddedMongo) -> Iterator[Path]:
     """Settings pointing at a temp data dir and the session's embedded Mongo, with a fresh database name."""

@@ -13,6 +13,8 @@ import sys
 import time
 from typing import Any
 
+from core.clock import now_ms
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     strategy = sub.add_parser("strategy", help="run strategies on paper or live (orders only through proposals)")
@@ -104,7 +106,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _err(str(exc))
 
     def closed(symbol: str, limit: int) -> list[Any]:
-        now = int(time.time() * 1000)
+        now = now_ms()
         rows = source.fetch_ohlcv(symbol, args.timeframe, None, limit + 1)
         return [c for c in rows if c.timestamp_ms + tf_ms <= now][-limit:]
 

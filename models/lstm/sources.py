@@ -4,12 +4,12 @@ and whether the data is simulated."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
+from core.clock import now_ms as clock_now_ms
 from models.lstm.data import CANDLE_COLUMNS, DataError, load_csv, normalise_candles
 
 PAGE = 1000  # candles per request (binance's maximum)
@@ -50,7 +50,7 @@ def from_market(symbol: str, timeframe: str, limit: int, exchange: str | None = 
         source = get_market_source(None, exchange)
         step = timeframe_ms(timeframe)
         rows: dict[int, list[float]] = {}
-        since = int(time.time() * 1000) - (limit + 1) * step
+        since = clock_now_ms() - (limit + 1) * step
         for _page in range((limit // PAGE) + 2):
             batch = source.fetch_ohlcv(symbol, timeframe, since, min(PAGE, limit))
             if not batch:
@@ -67,7 +67,7 @@ def from_market(symbol: str, timeframe: str, limit: int, exchange: str | None = 
         raise CandleSourceUnavailable(f"cannot fetch {symbol} {timeframe} candles: {exc}") from exc
     # the newest candle is usually still forming: its "close" is the current price and its range and volume are
     # partial, unlike every candle the model was trained on
-    now_ms = int(time.time() * 1000)
+    now_ms = clock_now_ms()
     done = [r for ts, r in sorted(rows.items()) if ts + step <= now_ms]
     if not done:
         raise CandleSourceUnavailable(f"the market source returned no complete {symbol} {timeframe} candles")

@@ -17,7 +17,6 @@ import dataclasses
 import hashlib
 import math
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import lfilter
 
+from core.clock import now_ms
 from trading.exchanges import errors
 from trading.exchanges.base import TIMEFRAME_MS, FixedMarkets, settle_fill, timeframe_floor, timeframe_ms
 from trading.types import (
@@ -203,7 +203,7 @@ class SimExchange(FixedMarkets):
     ) -> None:
         self.exchange_id = exchange_id
         self.seed = seed
-        self._clock = clock or (lambda: int(time.time() * 1000))
+        self._clock = clock or now_ms
         self.stream_interval_s = stream_interval_s
         self._specs = dict(symbols or SIM_SYMBOLS)
         taker, maker, self._spread_mult, self._depth_mult = VENUES.get(exchange_id, VENUES["sim"])
@@ -229,16 +229,22 @@ class SimExchange(FixedMarkets):
     async def fetch_time(self) -> int:
         return self.now_ms()
 
+    def _spec(self, symbol: str) -> SimSymbol:
+        """The symbol's generator parameters; an unknown symbol raises `UnknownSymbol` (with nearby names)."""
+        spec = self._specs.get(symbol)
+        if spec is None:
+            raise errors.UnknownSymbol(symbol, self._markets, exchange=self.exchange_id)
+        return spec
+
     def _path(self, symbol: str) -> _Path:
-        self.market(symbol)
         path = self._paths.get(symbol)
         if path is None:
-            path = self._paths[symbol] = _Path(self._specs[symbol], self.seed)
+            path = self._paths[symbol] = _Path(self._spec(symbol), self.seed)
         return path
 
     def _quote(self, symbol: str, ts: int) -> tuple[float, float, float, float]:
         """(last, bid, ask, minute sigma) at ts, with this venue's basis and spread."""
-        spec = self._specs[symbol]
+        spec = self._spec(symbol)
         price, sigma = self._path(symbol).price_at(ts)
         price *= 1 + self._basis
         half = price * (0.2e-4 + 0.3 * sigma) * self._spread_mult / 2
@@ -264,7 +270,7 @@ class SimExchange(FixedMarkets):
                       simulated=True)
 
     def _book(self, symbol: str, ts: int, limit: int) -> OrderBook:
-        spec = self._specs[symbol]
+        spec = self._spec(symbol)
         _, bid, ask, sigma = self._quote(symbol, ts)
         rng = np.random.default_rng(_seed(self.seed, self.exchange_id, symbol, "book", ts // 1000))
         gap = max(spec.tick, bid * sigma * 0.5 * self._spread_mult)
@@ -322,7 +328,7 @@ class SimExchange(FixedMarkets):
     def _trades_between(self, symbol: str, start_ms: int, end_ms: int, limit: int) -> list[Trade]:
         """About two trades per second; each second's trades are a pure function of (seed, venue, symbol, second)."""
         out: list[Trade] = []
-        spec = self._specs[symbol]
+        spec = self._spec(symbol)
         for sec in range(end_ms // 1000, start_ms // 1000 - 1, -1):
             rng = np.random.default_rng(_seed(self.seed, self.exchange_id, symbol, "trades", sec))
             n = int(rng.poisson(2.0))
@@ -432,12 +438,14 @@ class SimExchange(FixedMarkets):
         return _copy(order)
 
     async def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> ExchangeOrder | None:
+        self.market(symbol)
         self._sweep()
         order = self._orders.get(client_order_id)
         return _copy(order) if order is not None and order.symbol == symbol else None
 
     async def cancel_order(self, symbol: str, *, client_order_id: str | None = None,
                            exchange_order_id: str | None = None) -> ExchangeOrder:
+        self.market(symbol)
         self._sweep()
         order = None
         if client_order_id is not None:
@@ -464,6 +472,8 @@ class SimExchange(FixedMarkets):
         return _copy(order)
 
     async def fetch_open_orders(self, symbol: str | None = None) -> list[ExchangeOrder]:
+        if symbol is not None:
+            self.market(symbol)
         self._sweep()
         return [_copy(o) for o in self._orders.values()
                 if o.status == "open" and (symbol is None or o.symbol == symbol)]
@@ -493,6 +503,7 @@ class SimExchange(FixedMarkets):
         return trades
 
     async def watch_ohlcv(self, symbol: str, timeframe: str = "1m") -> list[Candle]:
+        self.market(symbol)
         await asyncio.sleep(self.stream_interval_s)
         return (await self.fetch_ohlcv(symbol, timeframe, None, 2))[-1:]
 

@@ -7,13 +7,13 @@ import io
 import json
 import logging
 import re
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from core.clock import now_ms
 from trading.exchanges.base import ExchangeAdapter, timeframe_floor, timeframe_ms
 from trading.market_data.candles import CandleStore, Issue, check_candle, validate_candles
 from trading.types import Candle
@@ -146,7 +146,7 @@ async def _venue_now(adapter: ExchangeAdapter) -> int:
             return int(await fetch_time())
         except Exception as exc:  # a missing time endpoint must not stop a download
             log.debug("venue time unavailable (%s); using the local clock", exc)
-    return int(time.time() * 1000)
+    return now_ms()
 
 
 # ---------------------------------------------------------------------------------------------- file import

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.clock import now_ms
 from core.events import Event, EventBus
 from core.metrics import STREAM_LAG, STREAM_RECONNECTS
 from trading.exchanges import errors
@@ -78,7 +79,7 @@ class MarketStreamer:
         self.book_depth = book_depth
         self.stale_after_s = stale_after_s
         self.backoff = backoff or RetryPolicy(attempts=1_000_000, base_delay_s=0.5, max_delay_s=30.0)
-        self._clock = clock or (lambda: int(time.time() * 1000))
+        self._clock = clock or now_ms
         self.stats: dict[tuple[str, str], StreamStats] = {(k, s): StreamStats() for k in self.kinds
                                                           for s in self.symbols}
         self._stop = asyncio.Event()
