@@ -23,6 +23,11 @@ def wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def wall_utcnow() -> datetime:
+    """Wall time, for stamps that something outside the process compares with its own clock (a TTL index)."""
+    return datetime.now(UTC)
+
+
 def now_ms() -> int:
     clock = _override
     return int(clock()) if clock is not None else wall_ms()

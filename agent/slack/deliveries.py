@@ -19,7 +19,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-from core.clock import utcnow
+from core.clock import wall_utcnow
 
 log = logging.getLogger(__name__)
 Doc = dict[str, Any]
@@ -51,7 +51,9 @@ class DeliveryLog:
 
     def first_time(self, key: str, retry_num: str | None) -> bool:
         try:
-            self.col.insert_one({"_id": key, "at": utcnow(), "retry_num": retry_num})
+            # the database expires this document by ITS wall clock (TTL index), so the stamp is wall time, not the
+            # desk's injectable clock
+            self.col.insert_one({"_id": key, "at": wall_utcnow(), "retry_num": retry_num})
         except DuplicateKeyError:
             return False
         except PyMongoError:  # Mongo trouble must not block Slack: process (handlers are idempotent anyway)
