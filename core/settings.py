@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from platformdirs import user_data_dir
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     retrain_schedule: str = "daily 02:00 UTC"  # "off" disables
     news_ingest_schedule: str = "hourly :05"  # "off" disables
     rate_limit_per_minute: int = Field(default=600, ge=1)
+    # failed API-key checks per client address: past the limit within the window, unverified keys get 429
+    auth_failure_limit: int = Field(default=20, ge=1)
+    auth_failure_window_s: float = Field(default=60.0, gt=0, le=3600)
     max_request_bytes: int = Field(default=1_000_000, ge=1_000)
 
     @field_validator("exchanges", "symbols", "slack_approvers", "slack_admins", mode="before")
@@ -124,9 +127,59 @@ def register_secrets(settings: Settings) -> None:
             register_secret(value.get_secret_value())
 
 
+class SettingsError(Exception):
+    """Settings from the environment or `.env` that do not validate: one sentence per bad variable.
+
+    Not a ValueError on purpose: a handler that turns a bad *argument* into a message must not swallow it."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(" ".join(problems))
+        self.problems = problems
+
+
+def _allowed(field: str, error: dict[str, object]) -> str:
+    """What a field accepts, in words: its bounds when it has them, else pydantic's own words for the type."""
+    raw_ctx = error.get("ctx")
+    ctx: dict[str, object] = raw_ctx if isinstance(raw_ctx, dict) else {}
+    info = Settings.model_fields.get(field)
+    words = {"ge": "at least", "gt": "greater than", "le": "at most", "lt": "less than"}
+    bounds = [f"{words[k]} {getattr(m, k)}" for m in (info.metadata if info else []) for k in words if hasattr(m, k)]
+    if bounds:
+        return "a number " + " and ".join(bounds)
+    if "expected" in ctx:
+        return f"one of {ctx['expected']}"
+    msg = str(error.get("msg") or "a valid value")
+    prefix = "Input should be "
+    head, _, why = (msg[len(prefix):] if msg.startswith(prefix) else msg).partition(", ")
+    return f"{head} ({why})" if why else head
+
+
+def describe_settings_error(exc: ValidationError) -> list[str]:
+    """One sentence per bad variable: its name, the value given (never a secret's) and what is allowed."""
+    out: list[str] = []
+    for error in exc.errors():
+        loc = error.get("loc") or ()
+        field = str(loc[0]) if loc else "?"
+        name = field.upper()
+        value = error.get("input")
+        info = Settings.model_fields.get(field)
+        secret = info is not None and "SecretStr" in str(info.annotation)
+        shown = "(hidden)" if secret else repr(value) if isinstance(value, str) else str(value)
+        out.append(f"{name}={shown} is not allowed: it must be {_allowed(field, dict(error))}.")
+    return out
+
+
+def load_settings() -> Settings:
+    """Settings from the environment and `.env`; a bad value raises SettingsError naming each variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError(describe_settings_error(exc)) from None
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    settings = Settings()
+    settings = load_settings()
     register_secrets(settings)
     return settings
 

@@ -1,4 +1,9 @@
-"""`crypto-agent` command line. Each area module registers its subcommands; handlers return exit codes."""
+"""`crypto-agent` command line. Each area module registers its subcommands; handlers return exit codes.
+
+Exit codes: 0 done; 1 the command ran and the outcome is a failure (no trained model, a source that cannot be
+reached, an order the gate refused, doctor found a required check failing); 2 bad input (arguments, a data file
+that does not fit them, a setting in the environment or .env); 3 not authorised; 130 interrupted.
+"""
 
 from __future__ import annotations
 
@@ -45,8 +50,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 2
+    from core.settings import SettingsError
+
     try:
         return int(func(args))
+    except SettingsError as exc:  # a bad environment / .env value: say which, exit 2 like any bad input
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        print("fix the variable(s) above in the environment or .env (README: Configuration)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     finally:

@@ -48,9 +48,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--strategy", required=True, choices=STRATEGY_NAMES, metavar="NAME",
                    help=f"one of {', '.join(STRATEGY_NAMES)}")
-    p.add_argument("--symbol", type=_symbol, required=True, help="e.g. BTC/USDT")
+    p.add_argument("--symbol", type=_symbol, default=None,
+                   help="e.g. BTC/USDT (default: from a --data file name such as binance_BTC_USDT-1h.csv)")
     p.add_argument("--symbol2", type=_symbol, default=None, help="second leg for pairs (x in y - beta x)")
-    p.add_argument("--timeframe", default="1h", choices=list(TIMEFRAME_MS), metavar="TF")
+    p.add_argument("--timeframe", default=None, choices=list(TIMEFRAME_MS), metavar="TF",
+                   help="candle timeframe; checked against the --data candles' spacing (default: that spacing, "
+                   "or 1h for stored / market candles)")
     p.add_argument("--data", default=None, help="CSV of candles for --symbol")
     p.add_argument("--data2", default=None, help="CSV of candles for --symbol2")
     p.add_argument("--limit", type=int, default=2000, help="candles to load when --data is absent")
@@ -83,15 +86,30 @@ def _fail(msg: str, as_json: bool) -> int:
 
 
 def _load(args: argparse.Namespace) -> tuple[list[Any], list[str]]:
-    from trading.backtest.data import load_csv, load_market
+    """Candles per leg. A --data file's spacing and name are checked against --symbol/--timeframe (a missing one
+    is read from them and `args` updated); without a file the timeframe defaults to 1h."""
+    import dataclasses
+
+    from core.timeframes import resolve_series
+    from trading.backtest.data import DataError, load_csv, load_market
 
     bars, notes = [], []
-    legs = [(args.symbol, args.data)] + ([(args.symbol2, args.data2)] if args.symbol2 else [])
-    for sym, path in legs:
+    legs = [("symbol", args.data)] + ([("symbol2", args.data2)] if args.symbol2 or args.data2 else [])
+    for attr, path in legs:
+        sym = getattr(args, attr)
         if path:
-            bars.append(load_csv(path, sym))
-            notes.append(f"{sym}: {path}")
+            b = load_csv(path, sym or "")
+            found = resolve_series(b.timestamp_ms, timeframe=args.timeframe, symbol=sym, path=path)
+            if found.symbol is None:
+                raise DataError(f"give --{attr} (the file name {path} does not say which symbol it holds)")
+            args.timeframe = found.timeframe
+            setattr(args, attr, found.symbol)
+            bars.append(dataclasses.replace(b, symbol=found.symbol))
+            notes.append(f"{found.symbol}: {path}" + "".join(f"; {n}" for n in found.notes))
         else:
+            if sym is None:
+                raise DataError(f"give --{attr} (or --data with a file name such as binance_BTC_USDT-1h.csv)")
+            args.timeframe = args.timeframe or "1h"
             b, note = load_market(sym, args.timeframe, args.limit)
             bars.append(b)
             notes.append(f"{sym}: {note}")
@@ -104,7 +122,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
     try:
         bars, notes = _load(args)
-    except DataError as exc:
+    except (DataError, ValueError) as exc:  # unreadable file, or a timeframe/symbol that does not fit it
         return _fail(str(exc), args.json)
     params = dict(args.param)
     try:

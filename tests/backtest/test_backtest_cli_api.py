@@ -14,6 +14,9 @@ from trading.strategies.base import Bars
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 KNOWN_PAIRS = ["window=100", "test=none", "entry_z=2.5", "exit_z=0.5", "stop_z=10"]
+# CSV files carry real epoch milliseconds: times before 1973 (< 1e11) are read as seconds, so bars built from 0
+# would land 1000x too far apart and fail the timeframe check against their spacing
+EPOCH_MS = 1_704_067_200_000
 
 
 def _png_size(data: bytes) -> tuple[int, int]:
@@ -33,7 +36,7 @@ def _png_size(data: bytes) -> tuple[int, int]:
 
 def _write_csv(path: Path, b: Bars) -> Path:
     rows = ["timestamp_ms,open,high,low,close,volume"]
-    rows += [f"{t},{o!r},{h!r},{lo!r},{c!r},{v!r}" for t, o, h, lo, c, v in
+    rows += [f"{t + EPOCH_MS},{o!r},{h!r},{lo!r},{c!r},{v!r}" for t, o, h, lo, c, v in
              zip(b.timestamp_ms.tolist(), b.open.tolist(), b.high.tolist(), b.low.tolist(), b.close.tolist(),
                  b.volume.tolist(), strict=True)]
     path.write_text("\n".join(rows) + "\n")
@@ -43,7 +46,7 @@ def _write_csv(path: Path, b: Bars) -> Path:
 def _csv(path: Path, n: int = 1500) -> Path:
     b = wave_bars(n)
     rows = ["timestamp_ms,open,high,low,close,volume"]
-    rows += [f"{t},{o},{h},{lo},{c},{v}" for t, o, h, lo, c, v in
+    rows += [f"{t + EPOCH_MS},{o},{h},{lo},{c},{v}" for t, o, h, lo, c, v in
              zip(b.timestamp_ms, b.open, b.high, b.low, b.close, b.volume, strict=True)]
     path.write_text("\n".join(rows) + "\n")
     return path

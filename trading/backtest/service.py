@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from core.timeframes import check_spacing
 from trading.backtest.engine import BacktestConfig, BacktestResult, Book, run_event, run_vectorized
 from trading.backtest.fills import FillModel
 from trading.backtest.metrics import periods_per_year
@@ -33,6 +34,13 @@ def align(data: Sequence[Bars]) -> list[Bars]:
     return out
 
 
+def check_bars(data: Sequence[Bars], timeframe: str) -> None:
+    """Each series' candle spacing must be the timeframe (SeriesMismatch, a ValueError): the metrics annualise by
+    it, so daily candles run as 1h would report returns and Sharpe ratios 24x and ~5x too large."""
+    for b in data:
+        check_spacing(b.timestamp_ms, timeframe, f"the {b.symbol} candles" if b.symbol else "the candles")
+
+
 def backtest(
     strategy: str,
     data: Sequence[Bars],
@@ -52,6 +60,7 @@ def backtest(
     """`book`: "auto" runs pairs on the spot relative-value book (inventory in both legs, see engine.py) and
     single-symbol strategies from cash; "cash" forces the cash book (a pair's short leg is then refused)."""
     ppy = periods_per_year(timeframe)
+    check_bars(data, timeframe)
     strat = make_strategy(strategy, params, ppy)
     seq = align(data)
     if len(seq) != strat.n_symbols:
@@ -85,8 +94,9 @@ def optimize(
 ) -> dict[str, Any]:
     """Walk-forward with in-sample search per fold, plus the full-sample search for reference."""
     cls = resolve(strategy)
-    seq = align(data)
     ppy = periods_per_year(timeframe)
+    check_bars(data, timeframe)
+    seq = align(data)
     cfg = BacktestConfig(fill=FillModel(fee, slippage, 1.0), timeframe=timeframe)
     wf = walk_forward(cls, seq, cfg, ppy, folds=folds, objective=objective, method=method, points=points,
                       n_trials=n_trials, fixed=fixed, names=names)
