@@ -6,7 +6,9 @@
   query of the order) fills a resting order as maker up to `fill_ratio` of the depth at or through its price.
 - Balances are per venue; an order the balance cannot cover is refused (`InsufficientFunds`).
 - A client order id can be used once (a repeat is refused, like Binance's duplicate-id error).
-- With a `db`, orders and balances are written through to Mongo: a restarted process sees the same venue.
+- With a `db`, orders and balances are written through to Mongo: a restarted process sees the same venue, and so
+  does another process on the same database (the CLI while the server runs): every write bumps a revision, and an
+  instance whose revision is behind reloads the venue before it reads or changes it.
 - With `stop_kinds` (the live venue's answer, when paper trading on its data), sell stops rest untriggered until a
   look at the book finds the best bid at or below the trigger, then take liquidity as a market order or as a limit
   at their limit price, as the live venue would hold them (it triggers on trades; paper sees only books).
@@ -119,6 +121,7 @@ class PaperExchange:
         self._stop_kinds = stop_kinds
         self._balances: dict[str, Balance] = {}
         self._seq = 0
+        self._rev = 0  # revision of the stored venue this instance holds (see `_refresh`)
         self._lock = asyncio.Lock()
         self._col = db["paper_orders"] if db is not None else None
         self._bal_col = db["paper_balances"] if db is not None else None
@@ -135,9 +138,14 @@ class PaperExchange:
         doc = self._bal_col.find_one({"_id": self.exchange_id})
         if doc is None:
             return False
+        self._balances.clear()
+        self._orders.clear()
+        self._reserved.clear()
+        self._armed.clear()
         for asset, (free, used) in doc["balances"].items():
             self._balances[asset] = Balance(asset, float(free), float(used))
         self._seq = int(doc.get("seq", 0))
+        self._rev = int(doc.get("rev", 0))
         for d in self._col.find({"exchange": self.exchange_id}):
             o = _order_from_doc(d)
             self._orders[o.client_order_id] = o
@@ -147,13 +155,23 @@ class PaperExchange:
                     self._armed.add(o.client_order_id)
         return True
 
+    def _refresh(self) -> None:
+        """Reload the venue if another process changed it since this instance last read or wrote it."""
+        if self._bal_col is None:
+            return
+        doc = self._bal_col.find_one({"_id": self.exchange_id}, {"rev": 1})
+        if doc is not None and int(doc.get("rev", 0)) != self._rev:
+            self._load()
+
     def _save_balances(self) -> None:
         if self._bal_col is not None:
+            self._rev += 1
             self._bal_col.replace_one(
                 {"_id": self.exchange_id},
                 {
                     "_id": self.exchange_id,
                     "seq": self._seq,
+                    "rev": self._rev,
                     "balances": {a: [b.free, b.used] for a, b in self._balances.items()},
                 },
                 upsert=True,
@@ -183,6 +201,7 @@ class PaperExchange:
         return bal
 
     async def fetch_balance(self) -> dict[str, Balance]:
+        self._refresh()
         return {a: Balance(a, b.free, b.used) for a, b in self._balances.items()}
 
     def balances_snapshot(self) -> dict[str, float]:
@@ -203,6 +222,7 @@ class PaperExchange:
             await asyncio.sleep(self.latency_s)
         book = await self.source.fetch_order_book(symbol, 50)
         async with self._lock:
+            self._refresh()
             if client_order_id in self._orders:
                 raise OrderRejected(f"duplicate client order id {client_order_id}", exchange=self.exchange_id)
             mkt = self.market(symbol)
@@ -270,6 +290,7 @@ class PaperExchange:
             raise OrderRejected("stop needs a positive trigger price", exchange=self.exchange_id)
         book = await self.source.fetch_order_book(symbol, 50)
         async with self._lock:
+            self._refresh()
             if client_order_id in self._orders:
                 raise OrderRejected(f"duplicate client order id {client_order_id}", exchange=self.exchange_id)
             if book.best_bid is not None and book.best_bid <= trigger_price:
@@ -416,6 +437,7 @@ class PaperExchange:
 
     async def poll(self, symbol: str | None = None) -> int:
         """Match resting limit orders against fresh books; returns the number of orders that got fills."""
+        self._refresh()
         symbols = sorted(
             {o.symbol for o in self._orders.values() if o.status == "open" and (symbol is None or o.symbol == symbol)}
         )
@@ -423,6 +445,7 @@ class PaperExchange:
         for sym in symbols:
             book = await self.source.fetch_order_book(sym, 50)
             async with self._lock:
+                self._refresh()
                 mkt = self.market(sym)
                 for order in list(self._orders.values()):
                     if order.symbol != sym or order.status != "open":
@@ -445,6 +468,7 @@ class PaperExchange:
         return touched
 
     async def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> ExchangeOrder | None:
+        self._refresh()
         order = self._orders.get(client_order_id)
         if order is None:
             return None
@@ -456,6 +480,7 @@ class PaperExchange:
         self, symbol: str, *, client_order_id: str | None = None, exchange_order_id: str | None = None
     ) -> ExchangeOrder:
         async with self._lock:
+            self._refresh()
             order = self._orders.get(client_order_id or "")
             if order is None and exchange_order_id is not None:
                 order = next((o for o in self._orders.values() if o.exchange_order_id == exchange_order_id), None)
@@ -469,6 +494,7 @@ class PaperExchange:
             return copy.deepcopy(order)
 
     async def fetch_open_orders(self, symbol: str | None = None) -> list[ExchangeOrder]:
+        self._refresh()
         return [
             copy.deepcopy(o)
             for o in self._orders.values()

@@ -162,6 +162,11 @@ class OmsStore:
         self.audit("fill", "system", doc.get("order_id"), id=doc["_id"], qty=doc["qty"], price=doc["price"])
         return True
 
+    def fill_count(self) -> int:
+        """Fills are append-only (never updated or deleted), so their count is the book's version: a reader whose
+        fold saw fewer refolds. The collection count is metadata (~1 ms on nx-27017), not a scan."""
+        return int(self.fills.estimated_document_count())
+
     def all_fills(self) -> list[Doc]:
         return list(self.fills.find({}).sort([("seq", ASCENDING)]))
 

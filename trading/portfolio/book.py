@@ -1,11 +1,17 @@
 """Positions and balances per venue and consolidated, folded from fills.
 
 The fills collection (append-only, one document per fill, unique id) is the source of truth; a `Portfolio` is a
-fold over it that the trading service keeps in memory and rebuilds on start.
+fold over it that the trading service keeps in memory, rebuilds on start, and refolds whenever another process has
+added a fill (see `TradingService.portfolio`).
+
+Marks come from market data. A held symbol with no mark has an *unknown* value, never a value of zero: `valuation`
+reports equity and exposures as unknown (None) and names the unmarked symbols, so a missing price is never mistaken
+for a loss.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +29,7 @@ class Position:
     fees_quote: float = 0.0
 
     def to_dict(self, mark: float | None = None) -> dict[str, Any]:
+        unknown = mark is None and bool(self.qty)
         unreal = (mark - self.avg_cost) * self.qty if mark is not None and self.qty else 0.0
         return {
             "venue": self.venue,
@@ -30,11 +37,32 @@ class Position:
             "qty": round(self.qty, 12),
             "avg_cost": round(self.avg_cost, 8),
             "mark": mark,
+            "mark_state": "unknown" if unknown else "known",
             "value": None if mark is None else round(self.qty * mark, 8),
             "realised_pnl": round(self.realised_pnl, 8),
-            "unrealised_pnl": round(unreal, 8),
+            "unrealised_pnl": None if unknown else round(unreal, 8),
             "fees_quote": round(self.fees_quote, 8),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Valuation:
+    """The book at a set of marks. With any held symbol unmarked, equity and exposures are unknown (None)."""
+
+    cash: float  # stable-quote cash over all venues
+    equity: float | None
+    gross: float | None
+    net: float | None
+    unmarked: tuple[str, ...]  # held symbols with no mark, sorted
+
+    @property
+    def known(self) -> bool:
+        return not self.unmarked
+
+    def unknown_reason(self) -> str | None:
+        if not self.unmarked:
+            return None
+        return f"equity unknown: no mark for {', '.join(self.unmarked)}"
 
 
 def split_symbol(symbol: str) -> tuple[str, str]:
@@ -42,6 +70,10 @@ def split_symbol(symbol: str) -> tuple[str, str]:
     if not base or not quote:
         raise ValueError(f"symbol must look like BASE/QUOTE, got {symbol!r}")
     return base, quote.split(":")[0]
+
+
+def _usable(mark: float | None) -> bool:
+    return mark is not None and math.isfinite(mark) and mark > 0
 
 
 class Portfolio:
@@ -144,7 +176,20 @@ class Portfolio:
         return gross, net
 
     def equity(self, marks: Mapping[str, float]) -> float:
+        """Cash plus positions at `marks`; a caller that may lack a mark uses `valuation` instead."""
         return self.quote_cash() + self.exposures(marks)[1]
+
+    def unmarked(self, marks: Mapping[str, float]) -> tuple[str, ...]:
+        """Held symbols without a usable (positive, finite) mark."""
+        return tuple(sorted(s for s in self.consolidated() if not _usable(marks.get(s))))
+
+    def valuation(self, marks: Mapping[str, float]) -> Valuation:
+        cash = self.quote_cash()
+        missing = self.unmarked(marks)
+        if missing:
+            return Valuation(cash, None, None, None, missing)
+        gross, net = self.exposures(marks)
+        return Valuation(cash, cash + net, gross, net, ())
 
     def realised(self) -> float:
         return sum(p.realised_pnl for p in self.positions.values())

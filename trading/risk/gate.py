@@ -53,6 +53,9 @@ class PortfolioView:
     orders_last_minute: int = 0
     desk_state: DeskState = DeskState.ACTIVE
     halted_symbols: frozenset[str] = frozenset()
+    # why equity is unknown (a held symbol has no mark), else None. An unknown mark is never a loss: the daily-loss
+    # and drawdown limits are not evaluated on it, and only orders that reduce a position pass until it is priced.
+    equity_unknown: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +232,12 @@ class RiskGate:
         # --- daily loss and drawdown (breaches move the desk) ---
         equity = portfolio.equity
         day0 = portfolio.day_start_equity
+        unknown = portfolio.equity_unknown
+        if unknown is not None:
+            day0 = 0.0  # no loss is measured on an unknown equity (the drawdown below likewise)
+            if not reduces:
+                reasons.append(f"{unknown}: only orders that reduce a position pass until it is priced")
+                add(CheckResult("equity_known", False, None, unknown))
         daily_loss = (day0 - equity) / day0 if day0 > 0 else 0.0
         lim = limits.max_daily_loss_pct
         if daily_loss >= lim:
@@ -244,7 +253,7 @@ class RiskGate:
         else:
             used = 0.0 if 0.0 > daily_loss else daily_loss  # max(daily_loss, 0.0), NaN included
             add(_mk(_CR, ("daily_loss", True, 1.0 - used / lim if lim > 0 else (0.0 if used > 0 else 1.0), None)))
-        peak = portfolio.peak_equity
+        peak = portfolio.peak_equity if unknown is None else 0.0
         drawdown = (peak - equity) / peak if peak > 0 else 0.0
         lim = limits.max_drawdown_pct
         if drawdown >= lim:
