@@ -42,7 +42,7 @@ from trading.risk.gate import CheckResult, Decision, DeskState, MarketView, Orde
 from trading.risk.limits import RiskLimits, scale_limits
 from trading.risk.metrics import book_report
 from trading.risk.sizing import periods_per_year, vol_regime
-from trading.risk.stops import StopKind, StopRule, evaluate, trailing
+from trading.risk.stops import StopKind, StopRule, evaluate, exit_level_problems, trailing
 from trading.types import ExchangeOrder, Market, OrderBook, OrderType, Side
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,28 @@ class OrderRequest:
             self.reduce_only,
             self.allow_resize,
         )
+
+    def invalid(self) -> str | None:
+        """Why this request cannot be recorded (numbers that are not finite, not positive or out of range), else
+        None. The front doors' models refuse these first; this guards every other caller (strategies, stops)."""
+        for name, value, positive in (
+            ("qty", self.qty, True),
+            ("limit_price", self.limit_price, True),
+            ("display_qty", self.display_qty, True),
+            ("stop_loss", self.stop_loss, True),
+            ("take_profit", self.take_profit, True),
+            ("trailing_stop_pct", self.trailing_stop_pct, True),
+            ("duration_s", self.duration_s, False),
+        ):
+            if value is None:
+                continue
+            if not math.isfinite(value) or (value <= 0 if positive else value < 0):
+                return f"{name} must be a finite {'positive' if positive else 'non-negative'} number, got {value}"
+        if self.trailing_stop_pct is not None and self.trailing_stop_pct >= 1:
+            return f"trailing_stop_pct is a fraction below 1, got {self.trailing_stop_pct}"
+        if self.slices < 1:
+            return f"slices must be at least 1, got {self.slices}"
+        return None
 
     def to_doc(self) -> Doc:
         d = asdict(self)
@@ -196,6 +218,11 @@ _STOP_TRANSIENT = frozenset(
     {"desk_state", "symbol_halt", "orders_per_minute", "daily_loss", "drawdown", "market_price"}
 )
 _REGIME_SCALED = ("max_order_notional", "max_position", "gross_exposure", "net_exposure")
+
+def _check_failed(exc: BaseException) -> str:
+    """The refusal recorded when the risk check itself failed (a bug or a broken input, never a pass)."""
+    return f"risk check failed ({type(exc).__name__}: {str(exc)[:200]}); the order is refused"
+
 
 
 def _note_regime(decision: Decision, regime: Doc) -> None:
@@ -670,11 +697,34 @@ class TradingService:
             _note_regime(decision, regime)
         if not decision.approved:
             for result in decision.checks:
+    def _check_exit_levels(self, request: OrderRequest, decision: Decision) -> None:
+        """Refuse (in `decision`) a stop-loss or take-profit on the wrong side of the market or of the limit price:
+        a buy's stop above the bid would sell the moment the buy fills."""
+        if request.stop_loss is None and request.take_profit is None:
+            return
+        market = self._market_view(request.symbol, request.venue)
+        problems = exit_level_problems(
+            request.side.value,
+            stop_loss=request.stop_loss,
+            take_profit=request.take_profit,
+            bid=market.bid,
+            ask=market.ask,
+            limit_price=decision.price if request.type is OrderType.LIMIT else None,
+            tick=market.market.price_precision if market.market is not None else None,
+        )
+        if problems:
+            decision.approved = False
+            decision.reasons.extend(problems)
+            decision.checks.append(CheckResult("exit_levels", False, None, "; ".join(problems)))
+
                 if not result.passed:
                     GATE_REJECTIONS.labels(result.name).inc()
         if decision.desk_transition is not None:
             self._escalate(decision.desk_transition, "; ".join(decision.reasons) or "limit breach")
         return decision
+        invalid = request.invalid()
+        if invalid is not None:
+            raise TradingError(invalid)
 
     # ================================================================== proposals and approvals
     def propose(self, request: OrderRequest, requester: str, *, source: str = "user") -> ActionResult:
@@ -699,6 +749,12 @@ class TradingService:
                 "fee_quote": 0.0,
             }
         )
+        except Exception as exc:  # never a stuck `proposed` order: any failure before a decision is a refusal
+            log.exception("risk check failed for order %s", order_id)
+            reason = _check_failed(exc)
+            doc = self.store.transition(order_id, [S.PROPOSED], S.REJECTED, {"reasons": [reason]}, actor="risk")
+            return ActionResult("rejected", doc, reasons=[reason])
+        self._check_exit_levels(request, decision)
         self.store.audit("order.proposed", requester, order_id, source=source, request=request.to_doc())
         try:
             decision = self.check(request)
@@ -785,9 +841,13 @@ class TradingService:
                 "expired" if new else "already_decided",
                 new or self.store.get_order(order_id),
                 reasons=["approval expired"],
+            self._check_exit_levels(request, decision)
             )
         request = OrderRequest.from_doc(doc["request"])
         decision: Decision | None = None
+        except Exception as exc:  # a failed check refuses the approval (recorded below), never leaves it pending
+            log.exception("risk check failed at approval of order %s", order_id)
+            decision, reasons = None, [_check_failed(exc)]
         try:
             await self.refresh_market([request.symbol])
             decision = self.check(request, exclude_order=order_id)
@@ -831,7 +891,11 @@ class TradingService:
         await self.execute(order_id)
         final = self.store.get_order(order_id)
         fills = list(self.store.fills.find({"order_id": order_id}).sort([("seq", ASCENDING)]))
-        return ActionResult("executed", final, fills, reasons=(final or {}).get("reasons", []))
+        # the reply states where the order really is: `executed` only when it filled; otherwise its state
+        # (`submitted` for a resting limit order, `partially_filled`, `failed`, `unresolved`, ...)
+        state = str((final or {}).get("state") or "")
+        status = "executed" if state in ("", S.FILLED.value) else state
+        return ActionResult(status, final, fills, reasons=(final or {}).get("reasons", []))
 
     # ================================================================== execution
     async def _vwap_weights(self, request: OrderRequest) -> list[float]:

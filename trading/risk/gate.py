@@ -121,6 +121,8 @@ def _round_price(price: float, tick: float | None, side: Side) -> float:
     if not tick or tick <= 0:
         return price
     n = price / tick
+    if not math.isfinite(n):  # a price too large to count in ticks: left as is (the price band refuses it)
+        return price
     # buyers never pay more than they asked, sellers never receive less
     k = math.floor(n + 1e-9) if side is _BUY else math.ceil(n - 1e-9)
     return round(k * tick, 12)
@@ -297,6 +299,13 @@ class RiskGate:
                 add(CheckResult("price_band", False, None, "missing price"))
                 return Decision(False, 0.0, price, reasons, checks, reduces, 0.0, transition)
             price = _round_price(price, mkt.price_precision if mkt else None, intent.side)
+            if not price > 0:  # below one tick: rounds to zero, and nothing can be valued at it
+                reasons.append(
+                    f"limit price {intent.limit_price:g} is below the tick size "
+                    f"{mkt.price_precision if mkt else 0.0:g}"
+                )
+                add(CheckResult("price_band", False, None, "below the tick size"))
+                return Decision(False, 0.0, price, reasons, checks, reduces, 0.0, transition)
             dev = abs(price - mid) / mid
             lim = limits.price_band_pct
             if dev > lim:
@@ -335,7 +344,8 @@ class RiskGate:
             lev_limit = limits.max_leverage * (0.0 if 0.0 > equity else equity)  # max(equity, 0.0)
             cap_lev = (lev_limit - gross) / ref
             cash = portfolio.cash_free
-            cap_cash = cash / (ref * (1.0 + fee))
+            per_unit = ref * (1.0 + fee)
+            cap_cash = cash / per_unit if per_unit > 0 else 0.0
             max_qty = min(cap_order, cap_pos, cap_gross, cap_net, cap_lev, cap_cash)
             if qty > max_qty * (1 + 1e-12):
                 # (name, max qty, used, limit), in the order the checks are reported
@@ -415,7 +425,9 @@ class RiskGate:
         if mkt is not None:
             step = mkt.amount_precision
             if step and not step <= 0:  # floor to the exchange step (a NaN step raises, as it always did)
-                qty = round(_floor(qty / step + 1e-9) * step, 12)
+                steps = qty / step + 1e-9
+                if _isfinite(steps):  # a quantity too large to count in steps stays as is (the maximum refuses it)
+                    qty = round(_floor(steps) * step, 12)
             min_amount = mkt.min_amount
             max_amount = mkt.max_amount
             min_cost = mkt.min_cost

@@ -6,6 +6,7 @@ reduce-only sell that still passes the risk gate.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -77,3 +78,45 @@ def evaluate(rule: StopRule, price: float) -> tuple[bool, StopRule]:
     else:
         fired = price <= rule.trigger
     return fired, (replace(rule, active=False) if fired else rule)
+
+
+def exit_level_problems(
+    side: str,
+    *,
+    stop_loss: float | None,
+    take_profit: float | None,
+    bid: float | None,
+    ask: float | None,
+    limit_price: float | None = None,
+    tick: float | None = None,
+) -> list[str]:
+    """Why the exit levels asked with an order cannot work (empty: they can). Pure; never raises on numbers.
+
+    Exits protect a spot long, so they belong to buys. A stop-loss fires when the bid falls to it: it must lie below
+    the entry (the limit price, or the bid for a market buy), or it would sell the moment the buy fills. A
+    take-profit fires when the bid rises to it: above the entry (the limit price, or the ask). Both at least one
+    tick, and the stop below the take-profit.
+    """
+    if stop_loss is None and take_profit is None:
+        return []
+    out: list[str] = []
+    if side != "buy":
+        return ["stop_loss and take_profit protect a buy (a spot long); a sell has no position for them to exit"]
+    for name, level in (("stop_loss", stop_loss), ("take_profit", take_profit)):
+        if level is not None and not (level > 0 and math.isfinite(level)):
+            out.append(f"{name} must be a finite positive price, got {level}")
+        elif level is not None and tick and tick > 0 and level < tick:
+            out.append(f"{name} {level:g} is below the tick size {tick:g}")
+    if out:
+        return out
+    sl_ref = limit_price if limit_price is not None else bid
+    tp_ref = limit_price if limit_price is not None else ask
+    what_sl = "the limit price" if limit_price is not None else "the market (best bid)"
+    what_tp = "the limit price" if limit_price is not None else "the market (best ask)"
+    if stop_loss is not None and sl_ref is not None and sl_ref > 0 and not stop_loss < sl_ref:
+        out.append(f"stop_loss {stop_loss:g} is not below {what_sl} {sl_ref:g}: it would sell as soon as the buy fills")
+    if take_profit is not None and tp_ref is not None and tp_ref > 0 and not take_profit > tp_ref:
+        out.append(f"take_profit {take_profit:g} is not above {what_tp} {tp_ref:g}")
+    if stop_loss is not None and take_profit is not None and not stop_loss < take_profit:
+        out.append(f"stop_loss {stop_loss:g} must be below take_profit {take_profit:g}")
+    return out
