@@ -133,6 +133,7 @@ class SurfaceFit:
     chain: OptionChain
     fitted_iv: FloatArray
     target_iv: FloatArray
+    left_out: list[dict[str, str]] = field(default_factory=list)  # {"expiry", "reason"} per expiry not fitted
 
     def summary(self) -> dict[str, Any]:
         q = self.quality
@@ -210,62 +211,176 @@ def quality(
     )
 
 
-def fit_surface(chain: OptionChain, *, with_ssvi: bool = True) -> SurfaceFit:
-    """Calibrate SVI slices (shortest expiry first, each no lower than the previous on the check grid) and SSVI."""
+@dataclass
+class _SliceData:
+    label: str
+    t: float
+    forward: float
+    n2: int  # the first n2 quotes are two-sided, the rest one-sided
+    k: FloatArray
+    bid: FloatArray  # IV, NaN = none
+    ask: FloatArray
+    target_w: FloatArray
+    weight: FloatArray
+
+
+def _slice_data(
+    chain: OptionChain,
+    lab: str,
+    sel2: npt.NDArray[np.bool_],
+    sel1: npt.NDArray[np.bool_],
+    bid_ok: npt.NDArray[np.bool_],
+    ask_ok: npt.NDArray[np.bool_],
+    k_all: FloatArray,
+) -> _SliceData:
+    n2 = int(sel2.sum())
+    tq = float(np.median(chain.t[sel2]))
+    k = np.concatenate([k_all[sel2], k_all[sel1]])
+    bid = np.concatenate([chain.bid_iv[sel2], np.where(bid_ok[sel1], chain.bid_iv[sel1], np.nan)])
+    ask = np.concatenate([chain.ask_iv[sel2], np.where(ask_ok[sel1], chain.ask_iv[sel1], np.nan)])
+    lo_w, hi_w = bid * bid * tq, ask * ask * tq
+    spread_w = np.maximum(hi_w[:n2] - lo_w[:n2], MIN_SPREAD * 2.0 * ask[:n2] * tq)
+    # one-sided quotes start at their bound, with a quarter of the weight of the loosest two-sided quote
+    bound = np.where(np.isfinite(hi_w[n2:]), hi_w[n2:], lo_w[n2:])
+    target = np.concatenate([(0.5 * (bid[:n2] + ask[:n2])) ** 2 * tq, bound])
+    weight = np.concatenate([1.0 / spread_w**2, np.full(bound.size, 0.25 / float(np.max(spread_w)) ** 2)])
+    fwd = float(np.median(chain.forward[sel2]))
+    return _SliceData(lab, tq, fwd, n2, k, bid, ask, target, weight)
+
+
+def _fit_slice(
+    d: _SliceData,
+    grid: FloatArray,
+    upper: SVIParams | None,
+    floor: tuple[FloatArray, FloatArray] | None,
+    start: SVIParams | None,
+    lower: SVIParams | None,
+) -> tuple[SVIParams | None, str | None]:
+    """Band-objective SVI fit of one expiry; (None, reason) when no credible fit exists. `floor` = (k, w) adds
+    lower-bound pseudo-quotes (a shorter expiry's fitted total variance at its quoted strikes)."""
+    k, tw, wt = d.k, d.target_w, d.weight
+    lo, hi = d.bid * d.bid * d.t, d.ask * d.ask * d.t
+    if floor is not None:
+        fk, fw = floor
+        k = np.concatenate([k, fk])
+        tw = np.concatenate([tw, fw])
+        lo = np.concatenate([lo, fw])
+        hi = np.concatenate([hi, np.full(fw.size, np.nan)])
+        wt = np.concatenate([wt, np.full(fw.size, float(np.min(d.weight[: d.n2])))])
+    n2 = d.n2
+    kin = np.linspace(float(np.min(d.k[:n2])), float(np.max(d.k[:n2])), 25)
+
+    def why(p: SVIParams) -> str | None:
+        iv_q = np.sqrt(np.maximum(p.total_variance(d.k[:n2]), 0.0) / d.t)
+        iv_g = np.sqrt(np.maximum(p.total_variance(kin), 0.0) / d.t)
+        return _wild(iv_q, d.bid[:n2], d.ask[:n2], iv_g)
+
+    fit = fit_svi(k, tw, wt, grid=grid, prev=lower, upper=upper, band=(lo, hi), start=start)
+    reason = why(fit.params)
+    if reason is None:
+        return fit.params, None
+    alt = fit_svi(d.k[:n2], d.target_w[:n2], d.weight[:n2], grid=grid, prev=lower, upper=upper)
+    if why(alt.params) is None:
+        return alt.params, None
+    return None, reason
+
+
+def _wild(
+    fitted_iv: FloatArray, bid: FloatArray, ask: FloatArray, grid_iv: FloatArray
+) -> str | None:
+    """Why a slice fit is not credible, or None: far from its two-sided quotes, or absurd inside their range."""
+    mid = 0.5 * (bid + ask)
+    spread = np.median(ask - bid)
+    err = np.abs(fitted_iv - mid)
+    if not np.all(np.isfinite(fitted_iv)):
+        return "the fit is not finite at the quotes"
+    if float(np.median(err)) > max(3.0 * spread, 0.03):
+        return f"median error {np.median(err) * 100:.1f} vol pts against spreads of {spread * 100:.1f}"
+    if not np.all(np.isfinite(grid_iv)) or float(np.max(grid_iv)) > 3.0 * float(np.max(ask)) + 0.5:
+        return "the smile explodes between the quotes"
+    if float(np.min(grid_iv)) < 0.3 * float(np.min(bid)):
+        return "the smile collapses between the quotes"
+    return None
+
+
+def fit_surface(
+    chain: OptionChain, *, with_ssvi: bool = True, warm: VolSurface | None = None
+) -> SurfaceFit:
+    """Calibrate SVI slices and SSVI to a chain, free of butterfly and calendar arbitrage by construction.
+
+    Quotes: out-of-the-money, with a bid and an ask IV (two-sided), plus one-sided quotes as bounds only (an ask
+    caps the smile, a bid floors it). Objective: the distance of the fitted total variance to each quote's bid/ask
+    band, weighted by 1 / spread^2 (in IV, which is vega / spread in price), see `fit_svi(band=...)`.
+    Order: longest expiry first, each shorter slice capped by the longer one on the strike grid (calendar), each
+    with Durrleman's g >= 0 on the grid (butterfly); a short-dated slice with steep wings can then never lift the
+    long end. `warm`, a surface of an earlier snapshot, seeds each expiry's (m, sigma) search.
+    Fallback: a slice with fewer than MIN_QUOTES two-sided quotes, or whose fit is not credible (see `_wild`) even
+    after a cold restart without the band, is left out (listed in `left_out` with the reason); its quotes are then
+    read off the interpolated surface.
+    """
     if len(chain) == 0:
         raise ValueError("empty option chain")
     k_all = chain.log_moneyness
-    target, spread = targets(chain)
+    target, _spread = targets(chain)
     labels = np.array(chain.expiry_label)
     otm = otm_mask(chain)
-    usable = np.isfinite(target) & (target > 0) & np.isfinite(k_all) & otm
-    if not usable.any():
-        raise ValueError("no quote in the chain has an implied volatility")
-    kq = k_all[usable]
+    fin_k = np.isfinite(k_all)
+    two = chain.has_both & otm & fin_k
+    bid_ok = np.isfinite(chain.bid_iv) & (chain.bid_iv > 0)
+    ask_ok = np.isfinite(chain.ask_iv) & (chain.ask_iv > 0)
+    one = otm & fin_k & (bid_ok ^ ask_ok)
+    if not two.any():
+        raise ValueError("no out-of-the-money quote in the chain has both a bid and an ask implied volatility")
+    kq = k_all[two]
     lo, hi = float(np.min(kq)), float(np.max(kq))
     span = hi - lo
     grid = np.linspace(lo - 0.5 * span - 0.5, hi + 0.5 * span + 0.5, 161)
-    slices: list[Slice] = []
-    skipped: list[str] = []
-    prev: SVIParams | None = None
+    fit_grid = grid
+    warm_params = {s.label: s.params for s in warm.slices} if warm is not None else {}
+    left_out: list[dict[str, str]] = []
     t0 = time.perf_counter()
-    for lab, t in chain.expiries():
-        sel = (labels == lab) & usable
-        if sel.sum() < MIN_QUOTES:
-            skipped.append(lab)
+    fitted_slices: dict[str, Slice] = {}
+    lower: SVIParams | None = None
+    for lab, _t in chain.expiries():
+        sel2 = (labels == lab) & two
+        n2 = int(sel2.sum())
+        if n2 < MIN_QUOTES:
+            left_out.append({"expiry": lab, "reason": f"{n2} two-sided out-of-the-money quotes (< {MIN_QUOTES})"})
             continue
-        k = k_all[sel]
-        iv = target[sel]
-        w = iv * iv * t
-        wt = 1.0 / (iv * spread[sel]) ** 2
-        fit = fit_svi(k, w, wt, grid=grid, prev=prev)
-        prev = fit.params
-        fwd = float(np.median(chain.forward[sel]))
-        slices.append(Slice(lab, t, fwd, fit.params, int(sel.sum())))
+        d = _slice_data(chain, lab, sel2, (labels == lab) & one, bid_ok, ask_ok, k_all)
+        p, reason = _fit_slice(d, fit_grid, None, None, warm_params.get(d.label), lower)
+        if p is None:
+            left_out.append({"expiry": d.label, "reason": f"no credible SVI fit: {reason}"})
+            continue
+        fitted_slices[d.label] = Slice(d.label, d.t, d.forward, p, d.n2)
+        lower = p
     svi_s = time.perf_counter() - t0
-    if not slices:
-        raise ValueError(f"no expiry has at least {MIN_QUOTES} quotes with an implied volatility")
+    if not fitted_slices:
+        reasons = "; ".join(f"{x['expiry']}: {x['reason']}" for x in left_out[:5])
+        raise ValueError(f"no expiry could be fitted ({reasons})")
+    slices = sorted(fitted_slices.values(), key=lambda x: x.t)
     surface = VolSurface(slices)
     fitted = np.full(len(chain), np.nan)
-    ts = surface.t
-    for i, s in enumerate(slices):
-        sel = labels == s.label
-        fitted[sel] = np.sqrt(np.maximum(s.params.total_variance(k_all[sel]), 0.0) / ts[i])
+    ok_t = fin_k & (chain.t > 0)
+    fitted[ok_t] = surface.implied_vol_k(k_all[ok_t], chain.t[ok_t])
     q = quality(chain, fitted, target, otm)
     q_all = quality(chain, fitted, target)
     ssvi_ms = float("nan")
     ssvi_q: FitQuality | None = None
+    usable = np.isfinite(target) & (target > 0) & fin_k & otm
     if with_ssvi and len(slices) >= 2:
         theta = np.array([s.params.total_variance(np.zeros(1))[0] for s in slices])
-        keep = usable & np.isin(labels, [s.label for s in slices])
+        keep = two & np.isin(labels, [s.label for s in slices]) & usable
+        mid = 0.5 * (chain.bid_iv + chain.ask_iv)
+        spr = np.maximum(chain.ask_iv - chain.bid_iv, MIN_SPREAD)
         t1 = time.perf_counter()
         sfit = fit_ssvi(
             k_all[keep],
             chain.t[keep],
-            target[keep] ** 2 * chain.t[keep],
-            ts,
+            mid[keep] ** 2 * chain.t[keep],
+            surface.t,
             theta,
-            1.0 / (target[keep] * spread[keep] * chain.t[keep]) ** 2,
+            1.0 / (mid[keep] * spr[keep] * chain.t[keep]) ** 2,
         )
         ssvi_ms = (time.perf_counter() - t1) * 1000.0
         surface.ssvi = sfit.params
@@ -281,8 +396,9 @@ def fit_surface(chain: OptionChain, *, with_ssvi: bool = True) -> SurfaceFit:
         arbitrage=report,
         svi_ms_per_slice=svi_s * 1000.0 / len(slices),
         ssvi_ms=ssvi_ms,
-        skipped=skipped,
+        skipped=[x["expiry"] for x in left_out],
         chain=chain,
         fitted_iv=fitted,
         target_iv=target,
+        left_out=left_out,
     )

@@ -22,6 +22,8 @@ from models.pricing._jit import njit
 FloatArray = npt.NDArray[np.float64]
 
 PENALTY = 1e6
+G_MARGIN = 1e-4  # the fit keeps g(k) >= G_MARGIN on its grid, so the check between grid points still finds g >= 0
+CAL_MARGIN = 1e-4  # and w <= (1 - CAL_MARGIN) w_longer
 SIGMA_MIN = 1e-3
 SIGMA_MAX = 3.0
 
@@ -233,7 +235,7 @@ def _to_raw(adc: FloatArray, m: float, s: float, out: FloatArray) -> None:
 
 
 @njit()
-def _penalty(p: FloatArray, grid: FloatArray, wprev: FloatArray, use_prev: bool) -> float:
+def _penalty(p: FloatArray, grid: FloatArray, wprev: FloatArray, use_prev: bool, wnext: FloatArray) -> float:
     a, b, rho, m, s = p[0], p[1], p[2], p[3], p[4]
     pen = 0.0
     for j in range(grid.shape[0]):
@@ -247,10 +249,14 @@ def _penalty(p: FloatArray, grid: FloatArray, wprev: FloatArray, use_prev: bool)
         w1 = b * (rho + km / root)
         w2 = b * s * s / (root * root * root)
         gk = (1.0 - k * w1 / (2.0 * w)) ** 2 - w1 * w1 / 4.0 * (1.0 / w + 0.25) + w2 / 2.0
-        if gk < 0.0:
-            pen += gk * gk + 1e-8
+        if gk < G_MARGIN:
+            pen += (gk - G_MARGIN) ** 2 + 1e-8
         if use_prev and w < wprev[j]:
             d = wprev[j] - w
+            pen += d * d + 1e-10
+        cap = wnext[j] * (1.0 - CAL_MARGIN)
+        if w > cap:
+            d = w - cap
             pen += d * d + 1e-10
     return pen
 
@@ -269,6 +275,7 @@ def _objective(
     grid: FloatArray,
     wprev: FloatArray,
     use_prev: bool,
+    wnext: FloatArray,
     raw: FloatArray,
 ) -> float:
     m = x0
@@ -280,7 +287,7 @@ def _objective(
     if not f < math.inf:
         return math.inf
     _to_raw(adc, m, s, raw)
-    return f + PENALTY * _penalty(raw, grid, wprev, use_prev)
+    return f + PENALTY * _penalty(raw, grid, wprev, use_prev, wnext)
 
 
 @njit()
@@ -297,6 +304,7 @@ def _nelder_mead(
     grid: FloatArray,
     wprev: FloatArray,
     use_prev: bool,
+    wnext: FloatArray,
     max_eval: int,
     out: FloatArray,
 ) -> tuple[float, int]:
@@ -310,7 +318,7 @@ def _nelder_mead(
     pts[2, 0] = start[0]
     pts[2, 1] = start[1] + step[1]
     for i in range(3):
-        fv[i] = _objective(pts[i, 0], pts[i, 1], k, w, wt, wmax, wmin, mlo, mhi, grid, wprev, use_prev, raw)
+        fv[i] = _objective(pts[i, 0], pts[i, 1], k, w, wt, wmax, wmin, mlo, mhi, grid, wprev, use_prev, wnext, raw)
     nev = 3
     while nev < max_eval:
         # order
@@ -336,12 +344,12 @@ def _nelder_mead(
         cy = 0.5 * (pts[0, 1] + pts[1, 1])
         rx = cx + (cx - pts[2, 0])
         ry = cy + (cy - pts[2, 1])
-        fr = _objective(rx, ry, k, w, wt, wmax, wmin, mlo, mhi, grid, wprev, use_prev, raw)
+        fr = _objective(rx, ry, k, w, wt, wmax, wmin, mlo, mhi, grid, wprev, use_prev, wnext, raw)
         nev += 1
         if fr < fv[0]:
             ex = cx + 2.0 * (cx - pts[2, 0])
             ey = cy + 2.0 * (cy - pts[2, 1])
-            fe = _objective(ex, ey, k, w, wt, wmax, wmin, mlo, mhi, grid, wprev, use_prev, raw)
+            fe = _objective(ex, ey, k, w, wt, wmax, wmin, mlo, mhi, grid, wprev, use_prev, wnext, raw)
             nev += 1
             if fe < fr:
                 pts[2, 0] = ex
@@ -362,7 +370,7 @@ def _nelder_mead(
             else:
                 qx = cx + 0.5 * (pts[2, 0] - cx)
                 qy = cy + 0.5 * (pts[2, 1] - cy)
-            fq = _objective(qx, qy, k, w, wt, wmax, wmin, mlo, mhi, grid, wprev, use_prev, raw)
+            fq = _objective(qx, qy, k, w, wt, wmax, wmin, mlo, mhi, grid, wprev, use_prev, wnext, raw)
             nev += 1
             if fq < min(fr, fv[2]):
                 pts[2, 0] = qx
@@ -372,13 +380,15 @@ def _nelder_mead(
                 for i in range(1, 3):
                     pts[i, 0] = pts[0, 0] + 0.5 * (pts[i, 0] - pts[0, 0])
                     pts[i, 1] = pts[0, 1] + 0.5 * (pts[i, 1] - pts[0, 1])
-                    fv[i] = _objective(pts[i, 0], pts[i, 1], k, w, wt, wmax, wmin, mlo, mhi, grid, wprev, use_prev, raw)
+                    fv[i] = _objective(
+                        pts[i, 0], pts[i, 1], k, w, wt, wmax, wmin, mlo, mhi, grid, wprev, use_prev, wnext, raw
+                    )
                     nev += 1
     best = 0
     for i in range(3):
         if fv[i] < fv[best]:
             best = i
-    f = _objective(pts[best, 0], pts[best, 1], k, w, wt, wmax, wmin, mlo, mhi, grid, wprev, use_prev, raw)
+    f = _objective(pts[best, 0], pts[best, 1], k, w, wt, wmax, wmin, mlo, mhi, grid, wprev, use_prev, wnext, raw)
     for i in range(5):
         out[i] = raw[i]
     return f, nev
@@ -392,7 +402,10 @@ def _fit_core(
     grid: FloatArray,
     wprev: FloatArray,
     use_prev: bool,
+    wnext: FloatArray,
     max_eval: int,
+    start_m: float,
+    start_s: float,
     out: FloatArray,
 ) -> float:
     wmax = 0.0
@@ -413,14 +426,23 @@ def _fit_core(
     cand = np.zeros(5)
     start = np.zeros(2)
     step = np.zeros(2)
-    for trial in range(3):
-        start[0] = k[imin] if trial != 2 else 0.5 * (kmin + kmax)
-        start[1] = (0.1, 0.4, 0.05)[trial] * span
-        if start[1] < SIGMA_MIN * 2:
-            start[1] = SIGMA_MIN * 2
-        step[0] = 0.1 * span
-        step[1] = 0.5 * start[1]
-        f, _ = _nelder_mead(start, step, k, w, wt, wmax, w[imin], mlo, mhi, grid, wprev, use_prev, max_eval, cand)
+    warm = start_s > 0.0
+    for trial in range(1 if warm else 3):
+        if warm:
+            start[0] = min(max(start_m, mlo), mhi)
+            start[1] = min(max(start_s, SIGMA_MIN * 2), SIGMA_MAX * 0.9)
+            step[0] = 0.03 * span
+            step[1] = 0.2 * start[1]
+        else:
+            start[0] = k[imin] if trial != 2 else 0.5 * (kmin + kmax)
+            start[1] = (0.1, 0.4, 0.05)[trial] * span
+            if start[1] < SIGMA_MIN * 2:
+                start[1] = SIGMA_MIN * 2
+            step[0] = 0.1 * span
+            step[1] = 0.5 * start[1]
+        f, _ = _nelder_mead(
+            start, step, k, w, wt, wmax, w[imin], mlo, mhi, grid, wprev, use_prev, wnext, max_eval, cand
+        )
         if f < best:
             best = f
             for i in range(5):
@@ -454,11 +476,20 @@ def fit_svi(
     *,
     grid: npt.ArrayLike | None = None,
     prev: SVIParams | None = None,
+    upper: SVIParams | None = None,
+    band: tuple[npt.ArrayLike, npt.ArrayLike] | None = None,
+    start: SVIParams | None = None,
     max_eval: int = 400,
+    band_rounds: int = 3,
 ) -> SVIFit:
     """Fit raw SVI to total variances `w` at log-moneyness `k` (weighted least squares in w).
 
-    `prev`, the fitted slice of the previous (shorter) expiry, adds the calendar condition w >= w_prev on `grid`.
+    `prev`, the slice of a shorter expiry, adds the calendar condition w >= w_prev on `grid`; `upper`, the slice of
+    a longer expiry, adds w <= w_upper. `band` = (lo, hi) total variances (bid and ask; NaN or inf = open side)
+    turns the objective into the distance to the band: after a fit to `w`, each target is moved to the fitted value
+    clipped into the band (shrunk by a sixth of its width at each side and blended 10 % toward `w`), and the fit
+    repeats warm-started `band_rounds` times, so quotes already inside their spread stop pulling on the fit.
+    `start` warm-starts the (m, sigma) search (one Nelder-Mead run instead of three).
     """
     k_ = np.ascontiguousarray(k, dtype=np.float64)
     w_ = np.ascontiguousarray(w, dtype=np.float64)
@@ -470,25 +501,54 @@ def fit_svi(
     else:
         wt_ = np.ascontiguousarray(np.broadcast_to(np.asarray(weights, dtype=np.float64), k_.shape))
         ok &= np.isfinite(wt_) & (wt_ > 0)
+    lo_ = hi_ = None
+    if band is not None:
+        lo_ = np.broadcast_to(np.asarray(band[0], dtype=np.float64), k_.shape)
+        hi_ = np.broadcast_to(np.asarray(band[1], dtype=np.float64), k_.shape)
+        lo_ = np.where(np.isfinite(lo_), lo_, -np.inf)[ok]
+        hi_ = np.where(np.isfinite(hi_), hi_, np.inf)[ok]
     k_, w_, wt_ = k_[ok], w_[ok], wt_[ok]
     if k_.size < 5:
         raise ValueError(f"need at least 5 valid quotes to fit SVI, got {k_.size}")
-    wt_ = wt_ / wt_.mean()
+    wt_ = np.ascontiguousarray(wt_ / wt_.mean())
     g_ = check_grid(k_) if grid is None else np.ascontiguousarray(grid, dtype=np.float64)
-    wprev = prev.total_variance(g_) if prev is not None else np.zeros_like(g_)
+    wprev = np.ascontiguousarray(prev.total_variance(g_) if prev is not None else np.zeros_like(g_))
+    wnext = np.ascontiguousarray(upper.total_variance(g_) if upper is not None else np.full_like(g_, np.inf))
     out = np.zeros(5)
-    f = _fit_core(k_, w_, wt_, g_, np.ascontiguousarray(wprev), prev is not None, max_eval, out)
+    sm, ss = (start.m, start.sigma) if start is not None else (0.0, -1.0)
+    f = _fit_core(k_, w_, wt_, g_, wprev, prev is not None, wnext, max_eval, sm, ss, out)
+    if lo_ is not None and hi_ is not None:
+        width = np.where(np.isfinite(hi_ - lo_), hi_ - lo_, 0.0)
+        lo_in = np.where(np.isfinite(lo_), lo_ + width / 6.0, -np.inf)
+        hi_in = np.where(np.isfinite(hi_), hi_ - width / 6.0, np.inf)
+        for _ in range(band_rounds):
+            model = svi_w(out, k_)
+            target = np.ascontiguousarray(0.9 * np.clip(model, lo_in, hi_in) + 0.1 * w_)
+            cand = np.zeros(5)
+            fc = _fit_core(k_, target, wt_, g_, wprev, prev is not None, wnext, max_eval // 2, out[3], out[4], cand)
+            if not np.isfinite(fc):
+                break
+            out = cand
+            f = fc
     params = SVIParams(*(float(v) for v in out))
-    pen = float(_penalty(out, g_, wprev, prev is not None))
+    pen = float(_penalty(out, g_, wprev, prev is not None, wnext))
     if pen > 0.0:
-        params = _polish(params, k_, w_, wt_, g_, wprev, prev is not None)
+        params = _polish(params, k_, w_, wt_, g_, wprev, prev is not None, wnext)
     gmin = float(np.min(params.g(g_)))
-    cal_ok = prev is None or bool(np.all(params.total_variance(g_) >= wprev - 1e-12))
+    wg = params.total_variance(g_)
+    cal_ok = bool(np.all(wg >= wprev - 1e-12)) and bool(np.all(wg <= wnext + 1e-12))
     return SVIFit(params, float(f), gmin >= -1e-10 and params.min_variance() > 0, cal_ok, gmin)
 
 
 def _polish(
-    p0: SVIParams, k: FloatArray, w: FloatArray, wt: FloatArray, grid: FloatArray, wprev: FloatArray, use_prev: bool
+    p0: SVIParams,
+    k: FloatArray,
+    w: FloatArray,
+    wt: FloatArray,
+    grid: FloatArray,
+    wprev: FloatArray,
+    use_prev: bool,
+    wnext: FloatArray,
 ) -> SVIParams:
     """Full 5-parameter least squares with hard-ish penalties, used only when the quasi-explicit fit violates a
     no-arbitrage condition on the grid."""
@@ -496,6 +556,7 @@ def _polish(
 
     sw = np.sqrt(wt)
     scale = float(np.mean(w))
+    capped = np.isfinite(wnext)
 
     def resid(x: FloatArray) -> FloatArray:
         p = np.array([x[0], x[1], np.tanh(x[2]), x[3], abs(x[4]) + SIGMA_MIN])
@@ -505,8 +566,11 @@ def _polish(
         gg = np.where(np.isfinite(gg), gg, -1.0)
         minvar = p[0] + p[1] * p[4] * np.sqrt(1.0 - p[2] ** 2)
         pen = [1e3 * np.minimum(gg - 1e-6, 0.0), [1e3 * min(minvar / scale - 1e-4, 0.0)]]
+        wg = svi_w(p, grid)
         if use_prev:
-            pen.append(1e4 * np.minimum(svi_w(p, grid) - wprev - 1e-9, 0.0) / scale)
+            pen.append(1e4 * np.minimum(wg - wprev - 1e-9, 0.0) / scale)
+        if capped.any():
+            pen.append(1e4 * np.minimum(wnext[capped] - wg[capped] - 1e-9, 0.0) / scale)
         return np.concatenate([fit, *pen])
 
     x0 = np.array([p0.a, p0.b, np.arctanh(np.clip(p0.rho, -0.999, 0.999)), p0.m, p0.sigma])
@@ -520,4 +584,11 @@ def _polish(
             lifted = SVIParams(p.a + gap * (1 + 1e-9) + 1e-14, p.b, p.rho, p.m, p.sigma)
             if np.min(lifted.g(grid)) >= np.min(p.g(grid)) or np.min(lifted.g(grid)) >= 0:
                 p = lifted
+    if capped.any():
+        # a residual overlap above the longer expiry: lower the slice by it, if that keeps w > 0 and g >= 0
+        gap = float(np.max(p.total_variance(grid)[capped] - wnext[capped]))
+        if gap > 0:
+            lowered = SVIParams(p.a - gap * (1 + 1e-9) - 1e-14, p.b, p.rho, p.m, p.sigma)
+            if lowered.min_variance() > 0 and np.min(lowered.g(grid)) >= 0:
+                p = lowered
     return p
