@@ -59,6 +59,18 @@ def fixed_clock(request: pytest.FixtureRequest) -> Iterator[int]:
 
 
 @pytest.fixture()
+def one_date_clock() -> Iterator[int]:
+    """The first of FIXED_DATES, for tests that read the simulated market but are not about dates."""
+    from datetime import datetime
+
+    from core.clock import ticking_from, use_clock
+
+    start = int(datetime.fromisoformat(FIXED_DATES[0]).timestamp() * 1000)
+    with use_clock(ticking_from(start)):
+        yield start
+
+
+@pytest.fixture()
 def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedded_mongo: EmbeddedMongo) -> Iterator[Path]:
     """Settings pointing at a temp data dir and the session's embedded Mongo, with a fresh database name."""
     from core import settings as settings_mod

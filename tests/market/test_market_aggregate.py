@@ -11,6 +11,9 @@ from trading.exchanges import MarketSource, open_exchange
 from trading.market_data.aggregate import best_split, compare_venues, consolidate, merged_depth, rank_venues
 from trading.types import BookLevel, OrderBook, Side
 
+# the simulated market is a function of time: read it at a fixed date
+pytestmark = pytest.mark.usefixtures("one_date_clock")
+
 
 def book(exchange: str, bids: list[tuple[float, float]], asks: list[tuple[float, float]]) -> OrderBook:
     return OrderBook(exchange, "BTC/USDT", 0, tuple(BookLevel(p, a) for p, a in bids),

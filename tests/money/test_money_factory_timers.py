@@ -11,6 +11,9 @@ import pytest
 from trading.oms import factory
 from trading.risk.stops import StopKind, StopRule
 
+# the simulated market is a function of time: read it at a fixed date
+pytestmark = pytest.mark.usefixtures("one_date_clock")
+
 
 def _stop_far_above_market() -> StopRule:
     # a stop-loss whose trigger is far above any simulated price fires on the first look; with no position to
