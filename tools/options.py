@@ -16,7 +16,18 @@ from pydantic import BaseModel, Field, model_validator
 from core.settings import get_settings
 from models.pricing import black76_greeks, bsm_greeks, coin_greeks, implied_vol
 from models.pricing.iv import REASONS, IVCode
-from models.volsurface import OptionChain, SurfaceFit, fit_surface, load_deribit_csv, parse_deribit_csv
+from models.volsurface import (
+    ChainScore,
+    OptionChain,
+    SurfaceFit,
+    evaluate_chain,
+    fit_surface,
+    parse_chains,
+    read_chain,
+    read_chains,
+    summarise,
+)
+from models.volsurface.readers import pick_currency
 from tools.registry import ToolError, tool
 
 Model = Literal["black76", "bsm"]
@@ -162,15 +173,56 @@ def surface_payload(fit: SurfaceFit, queries: list[VolQuery] | None = None, *, f
     return out
 
 
-def fit_chain_csv(path: str | Path) -> SurfaceFit:
-    p = Path(path)
-    if p.suffix.lower() != ".csv":
-        raise ValueError(f"chain file must be a .csv in the flat Deribit format, got {p.name}")
-    return fit_surface(load_deribit_csv(p))
+def fit_chain_csv(path: str | Path, currency: str | None = None) -> SurfaceFit:
+    """Fit a chain export in any supported format (see models/volsurface/readers.py); `currency` picks one of a
+    multi-currency file (default: the only one, else BTC)."""
+    return fit_surface(read_chain(Path(path), currency))
 
 
-def fit_chain_text(text: str) -> SurfaceFit:
-    return fit_surface(parse_deribit_csv(text))
+def fit_chain_text(text: str, currency: str | None = None) -> SurfaceFit:
+    return fit_surface(pick_currency(parse_chains(text), currency, "chain"))
+
+
+def chain_files(paths: list[str]) -> list[Path]:
+    """CSV files named directly or found (sorted) in the named directories."""
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found = sorted(x for x in p.iterdir() if x.suffix.lower() == ".csv" and x.is_file())
+            if not found:
+                raise ValueError(f"no .csv chain files in {p}")
+            out.extend(found)
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise FileNotFoundError(f"chain file not found: {p}")
+    return out
+
+
+def evaluate_chain_files(paths: list[str]) -> tuple[list[ChainScore], dict[str, Any]]:
+    """Fit every chain (each currency of each file) and score it; unreadable files raise ValueError."""
+    scores: list[ChainScore] = []
+    for f in chain_files(paths):
+        for chain in read_chains(f):
+            scores.append(evaluate_chain(chain, name=f.name))
+    return scores, summarise(scores)
+
+
+def score_row(s: ChainScore) -> dict[str, Any]:
+    d = s.as_dict()
+    for key in (
+        "within_spread",
+        "mark_within_spread",
+        "rmse_vol_pts",
+        "max_abs_err_vol_pts",
+        "fit_ms",
+        "svi_ms_per_slice",
+        "ssvi_ms",
+    ):
+        v = d[key]
+        d[key] = _r(float(v), 6) if v is not None else None
+    return d
 
 
 def fit_live_chain(exchange_id: str, currency: str) -> SurfaceFit:

@@ -10,7 +10,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tools.options import ImpliedVolArgs, PriceOptionArgs, fit_chain_csv, iv_payload, price_payload, surface_payload
+from tools.options import (
+    ImpliedVolArgs,
+    PriceOptionArgs,
+    evaluate_chain_files,
+    fit_chain_csv,
+    iv_payload,
+    price_payload,
+    score_row,
+    surface_payload,
+)
 
 
 def _finite(value: str) -> float:
@@ -54,11 +63,25 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--price-in", choices=["usd", "coin"], default="usd", help="coin: Deribit inverse premium")
     p.set_defaults(func=cmd_iv)
     p = osub.add_parser("surface", help="fit SVI/SSVI to a chain CSV, check arbitrage, chart it")
-    p.add_argument("--chain", required=True, help="chain CSV in the flat Deribit format")
+    p.add_argument(
+        "--chain",
+        required=True,
+        help="chain CSV: flat Deribit tickers, a Deribit book summary (coin prices + forward) or bid/ask IVs with "
+        "Greeks (format and currency detected)",
+    )
+    p.add_argument("--currency", default=None, help="currency to fit when the file holds several (default BTC)")
     p.add_argument("--chart", default=None, help="PNG path for the smiles (the surface goes to <stem>_surface.png)")
     p.add_argument("--full", action="store_true", help="include SVI/SSVI parameters and arbitrage details")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_surface)
+    p = osub.add_parser(
+        "surface-eval",
+        help="fit many chains (files or directories of CSVs) and score each against its bid/ask IVs and the "
+        "exchange's mark",
+    )
+    p.add_argument("paths", nargs="+", metavar="DIR_OR_FILE")
+    p.add_argument("--json", action="store_true", help="print one JSON object (rows + summary)")
+    p.set_defaults(func=cmd_surface_eval)
     opt.set_defaults(func=lambda args: _usage(opt))
 
 
@@ -125,7 +148,7 @@ def cmd_iv(args: argparse.Namespace) -> int:
 
 def cmd_surface(args: argparse.Namespace) -> int:
     try:
-        fit = fit_chain_csv(args.chain)
+        fit = fit_chain_csv(args.chain, args.currency)
     except (ValueError, FileNotFoundError) as exc:
         return _fail(str(exc))
     out = surface_payload(fit, full=args.full)
@@ -156,4 +179,38 @@ def cmd_surface(args: argparse.Namespace) -> int:
         )
     for c in out.get("charts", []):
         print(f"chart: {c}")
+    return 0
+
+
+def cmd_surface_eval(args: argparse.Namespace) -> int:
+    try:
+        scores, summary = evaluate_chain_files(args.paths)
+    except (ValueError, FileNotFoundError) as exc:
+        return _fail(str(exc))
+    rows = [score_row(s) for s in scores]
+    if args.json:
+        print(json.dumps({"chains": rows, "summary": summary}))
+        return 0
+    print(
+        f"{'chain':<44} {'cur':<4} {'quotes':>6} {'inside':>7} {'mark':>6} {'rmse':>6} {'arb-free':>8} "
+        f"{'fit ms':>7}  left out"
+    )
+    for r in rows:
+        mark = "-" if r["mark_within_spread"] is None else f"{r['mark_within_spread']:.1%}"
+        arb = (
+            "yes"
+            if r["arbitrage_free"]
+            else ("no:" + ("B" if not r["butterfly_ok"] else "") + ("C" if not r["calendar_ok"] else ""))
+        )
+        left = ", ".join(f"{x['expiry']} ({x['reason']})" for x in r["left_out"]) or "-"
+        print(
+            f"{r['name'][:44]:<44} {r['currency']:<4} {r['n_quotes']:>6} {r['within_spread']:>7.1%} {mark:>6} "
+            f"{r['rmse_vol_pts']:>6.2f} {arb:>8} {r['fit_ms']:>7.0f}  {left}"
+        )
+    mk = summary.get("mark_within_spread_median")
+    print(
+        f"chains {summary['chains']}: inside spread min {summary['within_spread_min']:.1%}, median "
+        f"{summary['within_spread_median']:.1%} (mark median {'-' if mk is None else f'{mk:.1%}'}), "
+        f"arbitrage-free {summary['arbitrage_free_frac']:.0%}"
+    )
     return 0

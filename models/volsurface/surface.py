@@ -285,9 +285,7 @@ def _fit_slice(
     return None, reason
 
 
-def _wild(
-    fitted_iv: FloatArray, bid: FloatArray, ask: FloatArray, grid_iv: FloatArray
-) -> str | None:
+def _wild(fitted_iv: FloatArray, bid: FloatArray, ask: FloatArray, grid_iv: FloatArray) -> str | None:
     """Why a slice fit is not credible, or None: far from its two-sided quotes, or absurd inside their range."""
     mid = 0.5 * (bid + ask)
     spread = np.median(ask - bid)
@@ -303,9 +301,7 @@ def _wild(
     return None
 
 
-def fit_surface(
-    chain: OptionChain, *, with_ssvi: bool = True, warm: VolSurface | None = None
-) -> SurfaceFit:
+def fit_surface(chain: OptionChain, *, with_ssvi: bool = True, warm: VolSurface | None = None) -> SurfaceFit:
     """Calibrate SVI slices and SSVI to a chain, free of butterfly and calendar arbitrage by construction.
 
     Quotes: out-of-the-money, with a bid and an ask IV (two-sided), plus one-sided quotes as bounds only (an ask
@@ -339,21 +335,37 @@ def fit_surface(
     warm_params = {s.label: s.params for s in warm.slices} if warm is not None else {}
     left_out: list[dict[str, str]] = []
     t0 = time.perf_counter()
-    fitted_slices: dict[str, Slice] = {}
-    lower: SVIParams | None = None
+    data: list[_SliceData] = []
     for lab, _t in chain.expiries():
         sel2 = (labels == lab) & two
         n2 = int(sel2.sum())
         if n2 < MIN_QUOTES:
             left_out.append({"expiry": lab, "reason": f"{n2} two-sided out-of-the-money quotes (< {MIN_QUOTES})"})
             continue
-        d = _slice_data(chain, lab, sel2, (labels == lab) & one, bid_ok, ask_ok, k_all)
-        p, reason = _fit_slice(d, fit_grid, None, None, warm_params.get(d.label), lower)
-        if p is None:
-            left_out.append({"expiry": d.label, "reason": f"no credible SVI fit: {reason}"})
-            continue
-        fitted_slices[d.label] = Slice(d.label, d.t, d.forward, p, d.n2)
-        lower = p
+        data.append(_slice_data(chain, lab, sel2, (labels == lab) & one, bid_ok, ask_ok, k_all))
+    # both calendar orders: shortest first (each slice floored by the shorter one) and longest first (each capped
+    # by the longer one); both are calendar-free by construction, the one with more quotes inside the spread wins
+    best: tuple[int, dict[str, Slice], list[dict[str, str]]] | None = None
+    for forward_in_time in (True, False):
+        fitted: dict[str, Slice] = {}
+        dropped: list[dict[str, str]] = []
+        bound: SVIParams | None = None
+        inside = 0
+        for d in data if forward_in_time else data[::-1]:
+            lo_b, hi_b = (bound, None) if forward_in_time else (None, bound)
+            p, reason = _fit_slice(d, fit_grid, hi_b, None, warm_params.get(d.label), lo_b)
+            if p is None:
+                dropped.append({"expiry": d.label, "reason": f"no credible SVI fit: {reason}"})
+                continue
+            fitted[d.label] = Slice(d.label, d.t, d.forward, p, d.n2)
+            iv = np.sqrt(np.maximum(p.total_variance(d.k[: d.n2]), 0.0) / d.t)
+            inside += int(np.sum((iv >= d.bid[: d.n2]) & (iv <= d.ask[: d.n2])))
+            bound = p
+        if best is None or inside > best[0]:
+            best = (inside, fitted, dropped)
+    assert best is not None
+    fitted_slices = best[1]
+    left_out.extend(best[2])
     svi_s = time.perf_counter() - t0
     if not fitted_slices:
         reasons = "; ".join(f"{x['expiry']}: {x['reason']}" for x in left_out[:5])
