@@ -29,7 +29,9 @@ from agent.writebehind import WriteBehind
 from core.audit import AuditLog
 from core.metrics import LLM_COST, LLM_TOKENS
 from core.settings import Settings
+from tools.market import check_symbol
 from tools.registry import all_tools, get_tool
+from trading.exchanges.errors import UnknownSymbol
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +165,7 @@ class Desk:
         deep: bool = False,
     ) -> Answer:
         session_id = session_id or uuid.uuid4().hex
+        check_symbol(symbol)  # an unknown market is a clear refusal (UnknownSymbol, nearby names), not a blank report
         report = analyze(symbol, self.call_tool)
         text = render_markdown(report)
         uses = [ToolUse(**u) for u in report.tools_used]
@@ -225,10 +228,16 @@ class Desk:
 
     def _deterministic_answer(self, question: str, session_id: str, user: str, source: str, note: str) -> Answer:
         symbol = extract_symbol(question)
-        if symbol is None:
-            text = (
-                f"{note}\nI could not find a symbol in the question. Ask about a pair such as `BTC/USDT`, "
-                "or use `/analyze SYMBOL`."
+        unknown: UnknownSymbol | None = None
+        if symbol is not None:
+            try:
+                check_symbol(symbol)
+            except UnknownSymbol as exc:
+                unknown = exc
+        if symbol is None or unknown is not None:
+            why = (
+                f"I do not know the market {symbol}: {unknown}." if unknown is not None
+                else "I could not find a symbol in the question."
             )
             answer = Answer(answer=text, mode="deterministic", narrative=False, session_id=session_id, notes=[note])
         else:
@@ -239,6 +248,7 @@ class Desk:
             return answer
         self.memory.append(
             session_id, question, answer.answer, {"mode": "deterministic", "user": user, "source": source}
+            text = f"{note}\n{why} Ask about a pair such as `BTC/USDT`, or use `/analyze SYMBOL`."
         )
         return answer
 

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator
 
 from tools.registry import ToolError, tool
-from trading.exchanges import ExchangeError, ExchangeUnavailable, MarketSource, get_market_source
+from trading.exchanges import ExchangeError, ExchangeUnavailable, MarketSource, UnknownSymbol, get_market_source
 from trading.exchanges.base import TIMEFRAME_MS
 
 
@@ -35,6 +35,17 @@ class TickerArgs(BaseModel):
 
 def _source(exchange: str | None) -> MarketSource:
     return get_market_source(None, exchange.strip().lower() if exchange else None)
+
+
+def check_symbol(symbol: str, exchange: str | None = None) -> None:
+    """Raise `UnknownSymbol` (listing nearby names) when the venue does not list `symbol`. A venue that cannot be
+    reached right now is no verdict on the symbol: the callers' own requests then say what is unavailable."""
+    try:
+        _source(exchange).market(symbol)
+    except UnknownSymbol:
+        raise
+    except (ExchangeError, ValueError):
+        return
 
 
 def _as_tool(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:

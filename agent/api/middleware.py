@@ -64,6 +64,9 @@ class ServiceMiddleware:
         # 16 random hex digits, as uuid4().hex[:16] gave, without building a UUID object per request.
         rid = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or os.urandom(8).hex()
         token = request_id_var.set(rid)
+        # The catch-all error handler runs outside this middleware (after the context variable is reset): it reads
+        # the id from the scope, which every layer shares.
+        scope["request_id"] = rid
         started = time.perf_counter()
         status_holder: dict[str, Any] = {"status": 500}
         try:

@@ -152,6 +152,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if symbol is None:
         print(f"error: {args.symbol!r} is not a trading pair; use BASE/QUOTE such as BTC/USDT", file=sys.stderr)
         return 2
-    answer = _desk().analyze(symbol, user="cli", source="cli")
+    from trading.exchanges.errors import UnknownSymbol
+
+    try:
+        answer = _desk().analyze(symbol, user="cli", source="cli")
+    except UnknownSymbol as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(answer.model_dump_json() if args.json else answer.answer)
     return 0
