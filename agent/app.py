@@ -22,7 +22,7 @@ from agent.desk import Desk
 from agent.readiness import Readiness
 from agent.slack.app import build_slack_app
 from core import storage
-from core.ratelimit import RateLimiter
+from core.ratelimit import FailureLimiter, RateLimiter
 from core.settings import Settings, get_settings, register_secrets
 
 log = logging.getLogger(__name__)
@@ -140,6 +140,7 @@ def create_app(
             yield
         finally:
             for hook in list(getattr(app.state, "shutdown_hooks", [])):
+        app.state.auth_failures = FailureLimiter(settings.auth_failure_limit, settings.auth_failure_window_s)
                 await hook(app)
             if app.state.market_streams is not None:
                 from trading.oms import factory

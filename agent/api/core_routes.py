@@ -13,7 +13,7 @@ from fastapi.responses import Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field, field_validator
 
-from agent.api.auth import Principal, require_scope
+from agent.api.auth import Principal, optional_principal, require_scope
 from agent.desk import Answer, Desk
 
 router = APIRouter()
@@ -53,10 +53,23 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready", tags=["ops"])
+@router.get(
+    "/ready",
+    tags=["ops"],
+    responses={
+        503: {"description": "a required dependency is not ready (same body as 200)"},
+        401: {"description": "an API key was sent and this desk does not know it"},
+        429: {"description": "too many failed API-key attempts from this address"},
+    },
+)
 async def ready(request: Request) -> Response:
+    """Each dependency's `ok` and `required`, without a key (probes). With an admin key each also carries `detail`
+    (addresses, models, paths: what an operator needs and a stranger should not see)."""
+    principal = await optional_principal(request)
     checks: dict[str, Any] = await asyncio.to_thread(request.app.state.readiness.run)
     status = 200 if all(c["ok"] or not c.get("required", True) for c in checks.values()) else 503
+    if principal is None or not principal.has("admin"):
+        checks = {name: {"ok": c["ok"], "required": c.get("required", True)} for name, c in checks.items()}
     return Response(
         json.dumps({"ready": status == 200, "checks": checks}, default=str), status, media_type="application/json"
     )
@@ -81,18 +94,26 @@ async def ask(
     user = principal.actor  # the same identity the money routes use, so four-eyes sees the agent's proposals
     if not body.stream:
         return await asyncio.to_thread(
-            desk.ask, body.question, session_id=body.session_id, user=user, source="api", deep=body.deep
+            desk.ask,
+            body.question,
+            session_id=body.session_id,
+            user=user,
+            source="api",
+            deep=body.deep,
+            owner=principal.owner,
         )
-    return StreamingResponse(_sse(desk, body, user), media_type="text/event-stream")
+    return StreamingResponse(_sse(desk, body, user, principal.owner), media_type="text/event-stream")
 
 
-async def _sse(desk: Desk, body: AskRequest, user: str) -> AsyncIterator[str]:
+async def _sse(desk: Desk, body: AskRequest, user: str, owner: str) -> AsyncIterator[str]:
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 
     def produce() -> None:
         try:
-            events = desk.ask_stream(body.question, session_id=body.session_id, user=user, source="api", deep=body.deep)
+            events = desk.ask_stream(
+                body.question, session_id=body.session_id, user=user, source="api", deep=body.deep, owner=owner
+            )
             for event in events:
                 loop.call_soon_threadsafe(queue.put_nowait, event)
         finally:
@@ -112,17 +133,26 @@ async def analyze(
     desk: Annotated[Desk, Depends(get_desk)],
 ) -> Any:
     return await asyncio.to_thread(
-        desk.analyze, body.symbol, session_id=body.session_id, user=principal.actor, deep=body.deep
+        desk.analyze,
+        body.symbol,
+        session_id=body.session_id,
+        user=principal.actor,
+        deep=body.deep,
+        owner=principal.owner,
     )
 
 
 @router.get("/v1/conversations/{session_id}", tags=["desk"])
 async def conversation(
     session_id: str,
-    _: Annotated[Principal, Depends(require_scope("read"))],
+    principal: Annotated[Principal, Depends(require_scope("read"))],
     desk: Annotated[Desk, Depends(get_desk)],
 ) -> dict[str, Any]:
-    turns = await desk.memory.aturns(session_id)
+    """The turns of a conversation this key owns (the session ids it used with /v1/ask and /v1/analyze). An admin key
+    reads any conversation, Slack's and other keys' included, each turn with its `owner`. Someone else's conversation
+    is a 404, like one that does not exist."""
+    owner = None if "admin" in principal.scopes else principal.owner
+    turns = await desk.memory.aturns(session_id, owner)
     if not turns:
         raise HTTPException(404, f"no conversation with session id {session_id}")
     return {"session_id": session_id, "turns": turns}

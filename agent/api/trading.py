@@ -1,6 +1,8 @@
 """HTTP for the money path: proposals, approvals, orders, positions, risk, desk halt/resume/kill.
 
 Scopes: trade (propose), approve (approve/reject), read (orders, positions, risk), admin (halt, resume, kill).
+Authorisation is the API key's scope, looked up by its key id; the key's name is only the label the desk records
+(SLACK_APPROVERS and SLACK_ADMINS list Slack user ids and apply to Slack).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from core.cache import TTLCache
 from tools.registry import ToolError
 from tools.trading import ProposeOrderArgs, SizePositionArgs, compute_size
 from trading.oms.factory import arun, get_trading_service
-from trading.oms.service import MarketDataUnavailable, NotAuthorised, TradingError, TradingService
+from trading.oms.service import MarketDataUnavailable, TradingError, TradingService
 
 router = APIRouter(tags=["trading"])
 SNAPSHOT_TTL_S = 1.0
@@ -137,30 +139,19 @@ async def risk(request: Request, _p: Principal = Depends(require_scope("read")))
     return await _snapshots(request).aget_or_compute(("risk",), svc.risk_status)
 
 
-def _admin(fn: Any) -> dict[str, Any]:
-    try:
-        return dict(fn())
-    except NotAuthorised as exc:
-        raise HTTPException(status_code=403, detail=str(exc)) from exc
-
-
 @router.post("/v1/desk/halt", dependencies=[Depends(_invalidate)])
 def halt(
     request: Request, body: DeskBody | None = None, p: Principal = Depends(require_scope("admin"))
 ) -> dict[str, Any]:
-    return _admin(lambda: _svc(request).halt(_who(p), (body.reason if body else "") or "halted via API"))
+    return _svc(request).halt(_who(p), (body.reason if body else "") or "halted via API")
 
 
 @router.post("/v1/desk/resume", dependencies=[Depends(_invalidate)])
 def resume(
     request: Request, body: DeskBody | None = None, p: Principal = Depends(require_scope("admin"))
 ) -> dict[str, Any]:
-    return _admin(
-        lambda: _svc(request).resume(
-            _who(p),
-            (body.reason if body else "") or "resumed via API",
-            reset_baselines=bool(body and body.reset_baselines),
-        )
+    return _svc(request).resume(
+        _who(p), (body.reason if body else "") or "resumed via API", reset_baselines=bool(body and body.reset_baselines)
     )
 
 
@@ -168,10 +159,7 @@ def resume(
 async def kill(
     request: Request, body: DeskBody | None = None, p: Principal = Depends(require_scope("admin"))
 ) -> dict[str, Any]:
-    try:
-        return await arun(_svc(request).kill(_who(p), (body.reason if body else "") or "kill switch via API"))
-    except NotAuthorised as exc:
-        raise HTTPException(status_code=403, detail=str(exc)) from exc
+    return await arun(_svc(request).kill(_who(p), (body.reason if body else "") or "kill switch via API"))
 
 
 @router.post("/v1/risk/size")

@@ -13,11 +13,14 @@ from tests.fakes.openai_server import FakeOpenAI, Reply, ToolCall
 
 def test_health_docs_metrics_ready(make_client: Any) -> None:
     client, _ = make_client()
+    admin, _ = client.app.state.api_keys.create("ops", "admin")
     assert client.get("/health").json() == {"status": "ok"}
     assert client.get("/docs").status_code == 200
     assert client.get("/redoc").status_code == 200
     assert "cqa_http_requests_total" in client.get("/metrics").text
-    ready = client.get("/ready").json()
+    anonymous = client.get("/ready").json()
+    assert anonymous["checks"]["mongo"] == {"ok": True, "required": True}  # states only: no addresses or paths
+    ready = client.get("/ready", headers={"Authorization": f"Bearer {admin}"}).json()
     assert ready["checks"]["mongo"]["ok"] is True
     assert ready["checks"]["llm"]["ok"] is False and "LLM_API_KEY" in ready["checks"]["llm"]["detail"]
     assert ready["checks"]["exchange"]["ok"] is True

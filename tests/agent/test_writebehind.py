@@ -56,21 +56,21 @@ def test_history_and_transcript_see_a_turn_before_it_is_written(mongo_db: Databa
     writer.submit("hold", gate.hold, lambda: None)
     assert gate.entered.wait(5)
     memory = ConversationStore(mongo_db, writer)
-    memory.append("s1", "How is BTC?", "Up 2%.", {"user": "u"})
-    memory.append("s1", "And ETH?", "Flat.", {"user": "u"})
-    memory.append("s2", "Other thread", "x", {"user": "u"})
+    memory.append("s1", "How is BTC?", "Up 2%.", {"user": "u"}, owner="o")
+    memory.append("s1", "And ETH?", "Flat.", {"user": "u"}, owner="o")
+    memory.append("s2", "Other thread", "x", {"user": "u"}, owner="o")
     assert mongo_db["conversations"].count_documents({}) == 0  # nothing written yet
-    assert [m.content for m in memory.history("s1")] == ["How is BTC?", "Up 2%.", "And ETH?", "Flat."]
-    assert [t["question"] for t in memory.turns("s1")] == ["How is BTC?", "And ETH?"]
-    assert all("_id" not in t for t in memory.turns("s1"))
+    assert [m.content for m in memory.history("s1", "o")] == ["How is BTC?", "Up 2%.", "And ETH?", "Flat."]
+    assert [t["question"] for t in memory.turns("s1", "o")] == ["How is BTC?", "And ETH?"]
+    assert all("_id" not in t for t in memory.turns("s1", "o"))
     gate.open.set()
     assert writer.flush(5)
     # Written once each, and still seen once each (the database and memory no longer both hold them).
     assert mongo_db["conversations"].count_documents({"session_id": "s1"}) == 2
-    assert [m.content for m in memory.history("s1")] == ["How is BTC?", "Up 2%.", "And ETH?", "Flat."]
+    assert [m.content for m in memory.history("s1", "o")] == ["How is BTC?", "Up 2%.", "And ETH?", "Flat."]
     assert memory._pending == {}
     # A store with no pending turns (another replica, or after a restart) reads the same from the database.
-    assert [t["question"] for t in ConversationStore(mongo_db).turns("s1")] == ["How is BTC?", "And ETH?"]
+    assert [t["question"] for t in ConversationStore(mongo_db).turns("s1", "o")] == ["How is BTC?", "And ETH?"]
     writer.close()
 
 
@@ -78,26 +78,27 @@ def test_history_merges_stored_and_pending_turns_newest_last(mongo_db: Database[
     writer = WriteBehind("t")
     memory = ConversationStore(mongo_db, writer)
     for i in range(14):
-        memory.append("s", f"q{i}", f"a{i}", {})
+        memory.append("s", f"q{i}", f"a{i}", {}, owner="o")
     assert writer.flush(5)
     gate = Gate()
     writer.submit("hold", gate.hold, lambda: None)
     assert gate.entered.wait(5)
-    memory.append("s", "q14", "a14", {})
-    questions = [m.content for m in memory.history("s", limit=3)][::2]
+    memory.append("s", "q14", "a14", {}, owner="o")
+    questions = [m.content for m in memory.history("s", "o", limit=3)][::2]
     assert questions == ["q12", "q13", "q14"]
     gate.open.set()
     writer.close()
 
 
 def test_session_query_is_served_by_the_index(mongo_db: Database[dict[str, Any]]) -> None:
-    ConversationStore(mongo_db).append("s", "q", "a", {})
-    plan = mongo_db.command(
-        "explain", {"find": "conversations", "filter": session_filter("s"), "sort": {"created_at": -1}, "limit": 12}
-    )
-    text = str(plan["queryPlanner"]["winningPlan"])
-    assert "INDEX" in text.upper() or "IXSCAN" in text, text  # nx-27017 ("SEARCH ... USING INDEX") or MongoDB
-    assert "SCAN conversations" not in text, text
+    ConversationStore(mongo_db).append("s", "q", "a", {}, owner="o")
+    for query in (session_filter("s"), session_filter("s", "o")):  # every owner's turns (admin), one owner's
+        plan = mongo_db.command(
+            "explain", {"find": "conversations", "filter": query, "sort": {"created_at": -1}, "limit": 12}
+        )
+        text = str(plan["queryPlanner"]["winningPlan"])
+        assert "INDEX" in text.upper() or "IXSCAN" in text, text  # nx-27017 ("SEARCH ... USING INDEX") or MongoDB
+        assert "SCAN conversations" not in text, text
 
 
 def test_a_full_backlog_refuses_instead_of_growing() -> None:

@@ -80,12 +80,12 @@ def test_news_snapshot_expires_after_its_ttl(client: tuple[TestClient, NewsStore
 
 def test_conversation_snapshot_sees_this_stores_appends_at_once(mongo_db: Any) -> None:
     memory = ConversationStore(mongo_db)
-    assert asyncio.run(memory.aturns("s1")) == []
-    memory.append("s1", "How is ETH?", "Calm.", {"user": "u"})
-    turns = asyncio.run(memory.aturns("s1"))
+    assert asyncio.run(memory.aturns("s1", "o")) == []
+    memory.append("s1", "How is ETH?", "Calm.", {"user": "u"}, owner="o")
+    turns = asyncio.run(memory.aturns("s1", "o"))
     assert [t["question"] for t in turns] == ["How is ETH?"]
     # Another replica's write is not seen until the snapshot expires.
-    ConversationStore(mongo_db).append("s1", "And BTC?", "Up.", {"user": "u"})
-    assert len(asyncio.run(memory.aturns("s1"))) == 1
+    ConversationStore(mongo_db).append("s1", "And BTC?", "Up.", {"user": "u"}, owner="o")
+    assert len(asyncio.run(memory.aturns("s1", "o"))) == 1
     memory._turns.clear()
-    assert [t["question"] for t in asyncio.run(memory.aturns("s1"))] == ["How is ETH?", "And BTC?"]
+    assert [t["question"] for t in asyncio.run(memory.aturns("s1", "o"))] == ["How is ETH?", "And BTC?"]

@@ -73,12 +73,10 @@ def build_service(settings: Any, db: Database[dict[str, Any]], *, timers: bool =
             )
             initial[adapter.exchange_id] = {"USDT": paper_usdt}
     approvers = getattr(settings, "slack_approvers", None) or None
-    admins = getattr(settings, "slack_admins", None) or None
     config = ServiceConfig(
         approval_ttl_s=int(getattr(settings, "approval_ttl_s", 900)),
         four_eyes=bool(getattr(settings, "four_eyes", False)),
         approvers=None if approvers is None else frozenset(approvers),
-        admins=None if admins is None else frozenset(admins),
         live=live,
         native_stops=bool(getattr(settings, "native_stops", True)),
         native_stop_limit_pct=float(getattr(settings, "native_stop_limit_pct", 0.01)),
