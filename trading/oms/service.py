@@ -150,6 +150,7 @@ class ServiceConfig:
     approval_ttl_s: int = 900
     four_eyes: bool = False
     approvers: frozenset[str] | None = None  # None: whoever the front door authorised (scope `approve`)
+    admins: frozenset[str] | None = None  # None: whoever the front door authorised (scope `admin`)
     market_max_age_ms: int = 30_000
     live: bool = False
     iceberg_wait_s: float = 30.0  # how long an iceberg clip may rest before the remainder is cancelled
@@ -218,10 +219,10 @@ _STOP_TRANSIENT = frozenset(
 )
 _REGIME_SCALED = ("max_order_notional", "max_position", "gross_exposure", "net_exposure")
 
+
 def _check_failed(exc: BaseException) -> str:
     """The refusal recorded when the risk check itself failed (a bug or a broken input, never a pass)."""
     return f"risk check failed ({type(exc).__name__}: {str(exc)[:200]}); the order is refused"
-
 
 
 def _note_regime(decision: Decision, regime: Doc) -> None:
@@ -521,20 +522,23 @@ class TradingService:
     def desk_state(self) -> DeskState:
         return DeskState(self.store.desk_state()["state"])
 
-    # Desk control (halt, reduce-only, resume, kill, settling unresolved children) is authorised by the front door
-    # that authenticated the caller: HTTP by the API key's id and `admin` scope, Slack by the Slack user id in
-    # SLACK_ADMINS, the CLI by access to the desk's data. `actor` is only recorded, never compared with a list: it is
-    # a label (an API key's name is free text) and no label may grant or deny a right.
+    def _require_admin(self, actor: str) -> None:
+        if self.config.admins is not None and actor not in self.config.admins:
+            raise NotAuthorised(f"{actor} is not an admin")
+
     def halt(self, actor: str, reason: str = "manual halt") -> Doc:
+        self._require_admin(actor)
         self.store.set_desk_state(DeskState.HALTED, list(DeskState), actor, reason)
         return self.store.desk_state()
 
     def reduce_only(self, actor: str, reason: str = "manual reduce-only") -> Doc:
+        self._require_admin(actor)
         self.store.set_desk_state(DeskState.REDUCING, list(DeskState), actor, reason)
         return self.store.desk_state()
 
     def resume(self, actor: str, reason: str = "manual resume", *, reset_baselines: bool = False) -> Doc:
-        """`reset_baselines` accepts the current loss: peak and day start become today's equity."""
+        """Admin only. `reset_baselines` accepts the current loss: peak and day start become today's equity."""
+        self._require_admin(actor)
         if reset_baselines:
             equity = self.valuation().equity
             if equity is None:
@@ -549,10 +553,12 @@ class TradingService:
         return self.store.desk_state()
 
     def resume_symbol(self, symbol: str, actor: str) -> bool:
+        self._require_admin(actor)
         return self.store.resume_symbol(symbol, actor)
 
     async def kill(self, actor: str, reason: str = "kill switch") -> Doc:
         """Halt, stop running algos, cancel pending proposals and every open order at every venue."""
+        self._require_admin(actor)
         self.store.set_desk_state(DeskState.HALTED, list(DeskState), actor, reason)
         self._cancel_requested.update(self._running)
         cancelled_proposals = 0
@@ -691,6 +697,12 @@ class TradingService:
             _note_regime(decision, regime)
         if not decision.approved:
             for result in decision.checks:
+                if not result.passed:
+                    GATE_REJECTIONS.labels(result.name).inc()
+        if decision.desk_transition is not None:
+            self._escalate(decision.desk_transition, "; ".join(decision.reasons) or "limit breach")
+        return decision
+
     def _check_exit_levels(self, request: OrderRequest, decision: Decision) -> None:
         """Refuse (in `decision`) a stop-loss or take-profit on the wrong side of the market or of the limit price:
         a buy's stop above the bid would sell the moment the buy fills."""
@@ -711,20 +723,14 @@ class TradingService:
             decision.reasons.extend(problems)
             decision.checks.append(CheckResult("exit_levels", False, None, "; ".join(problems)))
 
-                if not result.passed:
-                    GATE_REJECTIONS.labels(result.name).inc()
-        if decision.desk_transition is not None:
-            self._escalate(decision.desk_transition, "; ".join(decision.reasons) or "limit breach")
-        return decision
-        invalid = request.invalid()
-        if invalid is not None:
-            raise TradingError(invalid)
-
     # ================================================================== proposals and approvals
     def propose(self, request: OrderRequest, requester: str, *, source: str = "user") -> ActionResult:
         """Record a proposal; the gate runs now. Passing -> pending_approval (with expiry); failing -> rejected."""
         if request.venue is not None and request.venue not in self.venues:
             raise TradingError(f"unknown venue {request.venue}; venues: {', '.join(self.venues)}")
+        invalid = request.invalid()
+        if invalid is not None:
+            raise TradingError(invalid)
         order_id = uuid.uuid4().hex[:16]
         now = self.clock()
         self.store.insert_order(
@@ -743,18 +749,18 @@ class TradingService:
                 "fee_quote": 0.0,
             }
         )
-        except Exception as exc:  # never a stuck `proposed` order: any failure before a decision is a refusal
-            log.exception("risk check failed for order %s", order_id)
-            reason = _check_failed(exc)
-            doc = self.store.transition(order_id, [S.PROPOSED], S.REJECTED, {"reasons": [reason]}, actor="risk")
-            return ActionResult("rejected", doc, reasons=[reason])
-        self._check_exit_levels(request, decision)
         self.store.audit("order.proposed", requester, order_id, source=source, request=request.to_doc())
         try:
             decision = self.check(request)
         except MarketDataUnavailable as exc:
             doc = self.store.transition(order_id, [S.PROPOSED], S.REJECTED, {"reasons": [str(exc)]}, actor="risk")
             return ActionResult("rejected", doc, reasons=[str(exc)])
+        except Exception as exc:  # never a stuck `proposed` order: any failure before a decision is a refusal
+            log.exception("risk check failed for order %s", order_id)
+            reason = _check_failed(exc)
+            doc = self.store.transition(order_id, [S.PROPOSED], S.REJECTED, {"reasons": [reason]}, actor="risk")
+            return ActionResult("rejected", doc, reasons=[reason])
+        self._check_exit_levels(request, decision)
         if not decision.approved:
             doc = self.store.transition(
                 order_id,
@@ -835,19 +841,19 @@ class TradingService:
                 "expired" if new else "already_decided",
                 new or self.store.get_order(order_id),
                 reasons=["approval expired"],
-            self._check_exit_levels(request, decision)
             )
         request = OrderRequest.from_doc(doc["request"])
         decision: Decision | None = None
-        except Exception as exc:  # a failed check refuses the approval (recorded below), never leaves it pending
-            log.exception("risk check failed at approval of order %s", order_id)
-            decision, reasons = None, [_check_failed(exc)]
         try:
             await self.refresh_market([request.symbol])
             decision = self.check(request, exclude_order=order_id)
+            self._check_exit_levels(request, decision)
             reasons = decision.reasons
         except MarketDataUnavailable as exc:
             reasons = [str(exc)]
+        except Exception as exc:  # a failed check refuses the approval (recorded below), never leaves it pending
+            log.exception("risk check failed at approval of order %s", order_id)
+            decision, reasons = None, [_check_failed(exc)]
         if decision is None or not decision.approved:
             new = self.store.transition(
                 order_id,
@@ -1421,6 +1427,7 @@ class TradingService:
 
     async def resolve_unresolved(self, client_order_id: str, actor: str, outcome: str) -> bool:
         """Admin: settle an unresolved child whose venue record is gone ('failed' = never executed)."""
+        self._require_admin(actor)
         if outcome not in ("failed", "cancelled"):
             raise TradingError("outcome must be 'failed' or 'cancelled'")
         child = self.store.get_child(client_order_id)
