@@ -216,7 +216,13 @@ def bench_quantlib(o: dict[str, np.ndarray], m: int, ref_idx: np.ndarray, ref: d
     at_days["T"] = np.array([r["T"] for r in rows])
     ref_days = mp_reference(at_days, np.arange(ref_idx.size))
     ours = bsm_greeks(
-        at_days["S"], at_days["K"], at_days["T"], at_days["sig"], at_days["r"], 0.0, at_days["call"],
+        at_days["S"],
+        at_days["K"],
+        at_days["T"],
+        at_days["sig"],
+        at_days["r"],
+        0.0,
+        at_days["call"],
         second_order=False,
     ).as_dict()
     sub = {g: np.array([r[g] for r in rows]) for g in GREEKS}
@@ -282,12 +288,47 @@ def bench_surface(repeats: int) -> dict[str, Any]:
     }
 
 
+DATA_OPTIONS = CHAIN.parent
+
+
+def dev_chain_files() -> list[Path]:
+    """Every development chain under ../shared/data/options (the 2020 flat chain, the 2025-12..2026-04 book
+    summaries, the 2025 IV+Greeks snapshots)."""
+    if not DATA_OPTIONS.is_dir():
+        return []
+    return sorted(p for p in DATA_OPTIONS.rglob("*.csv") if p.is_file())
+
+
+def bench_chains() -> dict[str, Any]:
+    """Fit every development chain (each currency of each file) and score it against its bid/ask IVs and the
+    exchange's mark: chains, within_spread_min/median, mark_within_spread_median, arbitrage_free_frac."""
+    files = dev_chain_files()
+    if not files:
+        log(f"no development chains under {DATA_OPTIONS}: chain rows are null (data absent)")
+        return {"chains": 0}
+    from models.volsurface import evaluate_chain, read_chains, summarise
+
+    scores = []
+    for f in files:
+        for chain in read_chains(f):
+            s = evaluate_chain(chain, name=f.name)
+            scores.append(s)
+            log(
+                f"{f.name} {s.currency}: inside {s.within_spread:.3f} mark {s.mark_within_spread} "
+                f"rmse {s.rmse_vol_pts:.2f} arbitrage-free {s.arbitrage_free}"
+            )
+    out = summarise(scores)
+    out["chains_failed"] = [f"{s.name}:{s.currency}" for s in scores if not s.arbitrage_free or s.within_spread < 0.9]
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--ref", type=int, default=2000, help="mpmath reference subsample")
     ap.add_argument("--quantlib", type=int, default=20_000, help="QuantLib subsample")
+    ap.add_argument("--skip-chains", action="store_true", help="skip the fits of every development chain")
     args = ap.parse_args()
 
     o = random_options(args.n)
@@ -324,6 +365,17 @@ def main() -> None:
     res.update(bench_quantlib(o, min(args.quantlib, args.n), idx[:200], ref))
     res.update({"svi_ms_per_slice": None, "ssvi_ms": None, "arbitrage_free": None, "within_spread_frac": None})
     res.update(bench_surface(args.repeats))
+    res.update(
+        {
+            "chains": None,
+            "within_spread_min": None,
+            "within_spread_median": None,
+            "mark_within_spread_median": None,
+            "arbitrage_free_frac": None,
+        }
+    )
+    if not args.skip_chains:
+        res.update(bench_chains())
     try:
         import numba
 
@@ -339,6 +391,9 @@ def main() -> None:
         "svi_ms_per_slice": 2.0,
         "ssvi_ms": 5.0,
         "within_spread_frac": 0.95,
+        "arbitrage_free_frac": 1.0,
+        "within_spread_min": 0.90,
+        "within_spread_median": ">= mark_within_spread_median",
     }
     print(json.dumps({k: (round(v, 6) if isinstance(v, float) and abs(v) > 1e-3 else v) for k, v in res.items()}))
 

@@ -2,8 +2,9 @@
 expiries, arbitrage checks, interpolation to any strike and expiry, and fit quality against bid/ask implied vols.
 
 Interpolation: total variance is linear in t between fitted expiries at fixed log-moneyness k = ln(K/F(t)) (which
-keeps w non-decreasing in t), scaled by t/t_1 before the first expiry and by t/t_N after the last; the forward is
-interpolated log-linearly in t and held flat outside.
+keeps w non-decreasing in t), scaled by t/t_1 before the first expiry (scaling down keeps g >= 0: g is concave in
+the scale) and shifted by the last ATM variance rate after the last (w_N + theta_N (t - t_N) / t_N); the forward
+is interpolated log-linearly in t and held flat outside.
 """
 
 from __future__ import annotations
@@ -71,7 +72,11 @@ class VolSurface:
             if j == 0:
                 res[sel] = self.slices[0].params.total_variance(kk) * tt / ts[0]
             elif j >= len(ts):
-                res[sel] = self.slices[-1].params.total_variance(kk) * tt / ts[-1]
+                # after the last expiry: a parallel shift at the last ATM variance rate (scaling w up by t/t_N
+                # can break the butterfly condition; adding a constant keeps w increasing in t)
+                last = self.slices[-1].params
+                rate = float(last.total_variance(np.zeros(1))[0]) / ts[-1]
+                res[sel] = last.total_variance(kk) + rate * (tt - ts[-1])
             else:
                 t0, t1 = ts[j - 1], ts[j]
                 a = (tt - t0) / (t1 - t0)
