@@ -79,25 +79,21 @@ class NewsService:
         *,
         symbols: Sequence[str] | None = None,
         types: Sequence[str] | None = None,
-        since_hours: float = 72.0,
+        since_hours: float | None = None,
         limit: int = 50,
     ) -> list[dict[str, Any]]:
-        """Recent items that carry an event type, newest first."""
-        since = utcnow() - timedelta(hours=since_hours)
+        """The newest `limit` items that carry an event type (of `types`, default any), newest first; with
+        `since_hours`, only those published in that window. The event filter is part of the query, so the limit
+        counts events, never documents without one (a small limit once returned nothing)."""
+        since = utcnow() - timedelta(hours=since_hours) if since_hours is not None else None
         syms = [base_asset(s) for s in symbols] if symbols else None
-        docs = self.store.find(symbols=syms, events=list(types) if types else None, since=since, limit=limit * 3)
-        out = []
-        for d in docs:
-            if not d.events:
-                continue
-            out.append({
-                "events": d.events, "symbols": d.symbols, "title": d.title, "source": d.source,
-                "published": d.published.isoformat(timespec="minutes"), "url": d.url,
-                "sentiment": d.sentiment_score,
-            })
-            if len(out) >= limit:
-                break
-        return out
+        docs = self.store.find(symbols=syms, events=list(types) if types else list(EVENT_TYPES), since=since,
+                               limit=limit)
+        return [{
+            "events": d.events, "symbols": d.symbols, "title": d.title, "source": d.source,
+            "published": d.published.isoformat(timespec="minutes"), "url": d.url,
+            "sentiment": d.sentiment_score,
+        } for d in docs]
 
     def symbol_sentiment(
         self, symbols: Sequence[str], *, half_life_hours: float = 24.0, window_hours: float = 168.0,

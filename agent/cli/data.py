@@ -15,7 +15,7 @@ from trading.exchanges.base import TIMEFRAME_MS
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     data = sub.add_parser("data", help="market history: download, import, export, list stored candles")
     dsub = data.add_subparsers(dest="data_command", metavar="ACTION")
-    data.set_defaults(func=lambda args: (data.print_help(), 2)[1])
+    data.set_defaults(func=lambda args: (data.print_help(sys.stderr), 2)[1])
 
     dl = dsub.add_parser("download", help="download candles from an exchange into the database (resumes)")
     dl.add_argument("--exchange", default=None, help="ccxt exchange id (default: settings.exchange_id)")
@@ -31,8 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     im = dsub.add_parser("import", help="import a CSV (timestamp_ms,open,high,low,close,volume) or freqtrade JSON")
     im.add_argument("file", type=Path)
     im.add_argument("--exchange", default="import", help="venue name to store under (default: import)")
-    im.add_argument("--symbol", default=None, help="default: from a freqtrade file name (BTC_USDT-1h.json)")
-    im.add_argument("--timeframe", default=None, choices=list(TIMEFRAME_MS))
+    im.add_argument("--symbol", default=None,
+                    help="default: from the file name (binance_BTC_USDT-1h.csv, freqtrade's BTC_USDT-1h.json)")
+    im.add_argument("--timeframe", default=None, choices=list(TIMEFRAME_MS),
+                    help="checked against the candles' spacing and the file name (default: the spacing)")
     im.add_argument("--format", dest="fmt", default=None, choices=["csv", "freqtrade"])
     im.add_argument("--skip-bad", action="store_true", help="store the good lines and report the bad ones")
     im.add_argument("--json", action="store_true")
@@ -63,8 +65,7 @@ def _store() -> Any:
 def _fail(args: argparse.Namespace, message: str, code: int = 1) -> int:
     if getattr(args, "json", False):
         print(json.dumps({"ok": False, "error": message}))
-    else:
-        print(f"error: {message}", file=sys.stderr)
+    print(f"error: {message}", file=sys.stderr)
     return code
 
 
@@ -137,12 +138,15 @@ def cmd_import(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"ok": False, "error": str(exc),
                               "problems": [{"line": n, "problem": m} for n, m in exc.problems[:50]]}))
-        else:
-            print(f"error: {exc}", file=sys.stderr)
-            print("nothing imported; fix the lines above or pass --skip-bad", file=sys.stderr)
-        return 1
-    except (ValueError, UnicodeDecodeError) as exc:
-        return _fail(args, str(exc))
+        print(f"error: {exc}", file=sys.stderr)
+        print("nothing imported; fix the lines above or pass --skip-bad", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError:
+        return _fail(args, f"{args.file} is not a UTF-8 text file (CSV or freqtrade JSON)", 2)
+    except ValueError as exc:  # no symbol, or a symbol/timeframe that the name or the spacing contradicts
+        return _fail(args, str(exc), 2)
+    for note in summary.get("notes", []):
+        print(f"note: {note}", file=sys.stderr)
     if args.json:
         print(json.dumps({"ok": True, **summary}))
     else:

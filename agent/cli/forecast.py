@@ -25,6 +25,21 @@ def _timeframe(value: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def _count(low: int, high: int) -> Any:
+    """argparse type: an integer in [low, high] (a bad one exits 2 with usage, like any bad argument)."""
+
+    def parse(value: str) -> int:
+        try:
+            n = int(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from exc
+        if not low <= n <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {n}")
+        return n
+
+    return parse
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     train = sub.add_parser(
         "train",
@@ -33,10 +48,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "source, runs a rolling-origin evaluation against random walk, drift and EMA, then fits the final model on "
         "all candles and registers it with its measured skill.",
     )
-    train.add_argument("--symbol", type=_symbol, required=True, help="e.g. BTC/USDT")
-    train.add_argument("--timeframe", type=_timeframe, default="1h", help=f"one of {', '.join(TIMEFRAMES)}")
+    train.add_argument("--symbol", type=_symbol, default=None,
+                       help="e.g. BTC/USDT (default: from a --data file name such as binance_BTC_USDT-1h.csv)")
+    train.add_argument("--timeframe", type=_timeframe, default=None,
+                       help=f"one of {', '.join(TIMEFRAMES)}; checked against the --data candles' spacing "
+                       "(default: that spacing, or 1h for the market source)")
     train.add_argument("--data", default=None, help="CSV of candles; default: the market source")
-    train.add_argument("--limit", type=int, default=5_000, help="candles to fetch when --data is absent")
+    train.add_argument("--limit", type=_count(100, 1_000_000), default=5_000,
+                       help="candles to fetch when --data is absent")
     train.add_argument("--pair-symbol", type=_symbol, default=None, help="second symbol whose returns are a feature")
     train.add_argument("--pair-data", default=None, help="CSV of the second symbol's candles")
     g = train.add_argument_group("model (defaults: 4 LSTM layers x 50 units, dropout 0.2, 60-step windows)")
@@ -61,9 +80,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "forecast",
         help="forecast a price path with an interval, using the newest good model, and show its measured skill",
     )
-    fc.add_argument("--symbol", type=_symbol, required=True)
-    fc.add_argument("--timeframe", type=_timeframe, default="1h")
-    fc.add_argument("--horizon", type=int, default=24, help="steps ahead (at most the model's horizon)")
+    fc.add_argument("--symbol", type=_symbol, default=None, help="e.g. BTC/USDT (default: from a --data file name)")
+    fc.add_argument("--timeframe", type=_timeframe, default=None,
+                    help="checked against the --data candles' spacing (default: that spacing, or 1h)")
+    fc.add_argument("--horizon", type=_count(1, 500), default=24, help="steps ahead (at most the model's horizon)")
     fc.add_argument("--data", default=None, help="CSV of recent candles; default: the market source")
     fc.add_argument("--pair-data", default=None, help="CSV of the second symbol's candles (models using 'pair')")
     fc.add_argument("--chart", type=Path, default=None, help="write a PNG chart here")
@@ -93,23 +113,54 @@ def _fmt(x: Any, spec: str = ".3f") -> str:
     return format(x, spec) if isinstance(x, int | float) else "n/a"
 
 
-def _err(args: argparse.Namespace, message: str) -> int:
+def _err(args: argparse.Namespace, message: str, code: int = 2) -> int:
+    """Exit 2 for bad input (arguments, a data file that does not fit them); 1 when the command itself failed
+    (no trained model, no candle source answered). The message goes to stderr (and stdout as JSON with --json)."""
     if getattr(args, "json", False):
         print(json.dumps({"ok": False, "error": message}))
-    else:
-        print(f"error: {message}", file=sys.stderr)
-    return 1
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def _series(args: argparse.Namespace) -> str | None:
+    """Settle --symbol/--timeframe against a --data file (its spacing and name); without a file the symbol is
+    required and the timeframe defaults to 1h. Returns an error message, or None with `args` completed."""
+    from core.timeframes import resolve_series
+    from models.lstm.data import load_csv
+
+    if not args.data:
+        if args.symbol is None:
+            return "give --symbol (or --data with a file name such as binance_BTC_USDT-1h.csv)"
+        args.timeframe = args.timeframe or "1h"
+        return None
+    candles = load_csv(args.data)
+    found = resolve_series(candles["timestamp_ms"].to_numpy(), timeframe=args.timeframe, symbol=args.symbol,
+                           path=args.data)
+    if found.symbol is None:
+        return f"give --symbol (the file name {args.data} does not say which symbol it holds)"
+    if found.timeframe not in TIMEFRAMES:
+        return f"the candles are {found.timeframe}; the price engine takes {', '.join(TIMEFRAMES)}"
+    args.symbol, args.timeframe = found.symbol, found.timeframe
+    for note in found.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return None
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from models.lstm.data import DataError
+    from models.lstm.sources import CandleSourceUnavailable
     from tools.forecast import run_train
 
     try:
         config = _config(args)
     except ValueError as exc:
         return _err(args, str(exc))
-    from models.lstm.data import DataError
-
+    try:
+        problem = _series(args)
+    except ValueError as exc:  # DataError (unreadable file) or SeriesMismatch (spacing / file name)
+        return _err(args, str(exc))
+    if problem:
+        return _err(args, problem)
     try:
         out = run_train(
             args.symbol,
@@ -120,6 +171,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             pair_path=args.pair_data,
             limit=args.limit,
         )
+    except CandleSourceUnavailable as exc:
+        return _err(args, str(exc), 1)
     except (DataError, ValueError) as exc:
         return _err(args, str(exc))
     if args.json:
@@ -155,9 +208,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_forecast(args: argparse.Namespace) -> int:
     from models.lstm.data import DataError
-    from models.lstm.service import ForecastError
+    from models.lstm.service import ForecastError, NoModelError
+    from models.lstm.sources import CandleSourceUnavailable
     from tools.forecast import run_forecast
 
+    try:
+        problem = _series(args)
+    except ValueError as exc:
+        return _err(args, str(exc))
+    if problem:
+        return _err(args, problem)
     try:
         result = run_forecast(
             args.symbol,
@@ -167,6 +227,8 @@ def cmd_forecast(args: argparse.Namespace) -> int:
             chart_path=args.chart,
             pair_path=args.pair_data,
         )
+    except (NoModelError, CandleSourceUnavailable) as exc:
+        return _err(args, str(exc), 1)
     except (DataError, ForecastError) as exc:
         return _err(args, str(exc))
     if args.json:

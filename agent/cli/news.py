@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                           description="Crypto news: RSS (keyless) and Google CSE sources, a Chroma knowledge base, "
                           "sentiment and event detection.")
     nsub = news.add_subparsers(dest="news_command", metavar="ACTION")
-    news.set_defaults(func=lambda args: (news.print_help(), 2)[1])
+    news.set_defaults(func=lambda args: (news.print_help(sys.stderr), 2)[1])
 
     ing = nsub.add_parser("ingest", help="fetch configured sources (RSS feeds; Google CSE when keyed) and store")
     ing.add_argument("--feed", action="append", default=None, metavar="NAME=URL",
@@ -47,11 +47,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     sen.add_argument("--json", action="store_true")
     sen.set_defaults(func=_sentiment)
 
-    ev = nsub.add_parser("events", help="recent items with detected event types")
-    ev.add_argument("--symbols", default=None)
-    ev.add_argument("--types", default=None)
-    ev.add_argument("--hours", type=float, default=72.0)
-    ev.add_argument("--limit", type=int, default=30)
+    ev = nsub.add_parser("events", help="the newest stored items with detected event types")
+    ev.add_argument("--symbols", default=None, help="comma-separated coins, e.g. BTC,ETH")
+    ev.add_argument("--types", default=None, help="comma-separated event types (default: any)")
+    ev.add_argument("--hours", type=float, default=None, help="only the last N hours (default: any age)")
+    ev.add_argument("--limit", type=int, default=30, help="at most N events (1-500, default 30)")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=_events)
 
@@ -175,11 +175,25 @@ def _sentiment(args: argparse.Namespace) -> int:
 
 
 def _events(args: argparse.Namespace) -> int:
-    items = _service().events(symbols=_split(args.symbols), types=_split(args.types), since_hours=args.hours,
-                              limit=args.limit)
+    from knowledge.events import EVENT_TYPES
+
+    if not 1 <= args.limit <= 500:
+        print(f"error: --limit must be between 1 and 500, got {args.limit}", file=sys.stderr)
+        return 2
+    if args.hours is not None and not 0 < args.hours <= 24 * 3650:
+        print("error: --hours must be positive (at most ten years)", file=sys.stderr)
+        return 2
+    types = _split(args.types)
+    if types and (bad := [t for t in types if t not in EVENT_TYPES]):
+        print(f"error: unknown event type(s) {', '.join(bad)}; valid: {', '.join(EVENT_TYPES)}", file=sys.stderr)
+        return 2
+    items = _service().events(symbols=_split(args.symbols), types=types, since_hours=args.hours, limit=args.limit)
     if args.json:
         print(json.dumps({"count": len(items), "events": items}, default=str))
         return 0
+    if not items:
+        window = f" in the last {args.hours:g} hours" if args.hours is not None else ""
+        print(f"no stored news items with events{window}; `crypto-agent news ingest` fetches news")
     for it in items:
         print(f"{it['published']} {','.join(it['events']):<20} {','.join(it['symbols']):<12} {it['title'][:90]}")
     return 0

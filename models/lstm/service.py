@@ -18,14 +18,20 @@ from pymongo.database import Database
 
 from core.clock import utcnow
 from core.queries import eq
+from core.timeframes import SeriesMismatch, check_spacing
+from models.lstm.adaptive import AdaptiveConformal
 from models.lstm.config import LSTMConfig
-from models.lstm.data import data_hash, normalise_candles, prepare
+from models.lstm.data import DataError, data_hash, normalise_candles, prepare
 from models.lstm.engine import LSTMEngine
 from models.lstm.evaluate import WalkForwardReport, walk_forward
+from models.lstm.online import state_summary
 from models.lstm.registry import ModelRecord, ModelRegistry, code_version
+from models.lstm.status import REJECTED, describe, status_for
 from models.lstm.train import fit
+from models.lstm.volatility import variance_components
 
 FORECASTS = "lstm_forecasts"
+VOL_HISTORY = 1_000  # candles behind the interval's volatility scale at forecast time
 
 
 class ForecastError(ValueError):
@@ -42,6 +48,7 @@ class TrainOutcome:
         meta = self.record.metadata
         return {
             "model": self.record.summary(),
+            "status_meaning": describe(self.record.status),
             "skill": meta.get("metrics", {}).get("summary"),
             "skill_h1": meta.get("metrics", {}).get("summary_h1"),
             "verdict": skill_verdict(meta.get("metrics", {}).get("summary"), meta.get("timeframe", "")),
@@ -78,6 +85,19 @@ def skill_verdict(summary: dict[str, Any] | None, timeframe: str = "") -> str:
     )
 
 
+def interval_sentence(step: dict[str, Any] | None) -> str:
+    """' ' + one sentence on the interval's walk-forward coverage and width against GARCH(1,1), or ''."""
+    if not step or not _finite(step.get("coverage")) or not _finite(step.get("interval")):
+        return ""
+    level, cov = float(step["interval"]), float(step["coverage"])
+    out = f" Its {level:.0%} interval covered {cov:.1%} of outcomes on walk-forward tests"
+    g_cov, ratio = step.get("coverage_garch"), step.get("width_ratio_garch_matched")
+    if isinstance(g_cov, int | float) and isinstance(ratio, int | float) and _finite(g_cov) and _finite(ratio):
+        sharper = "narrower" if ratio < 1.0 else "wider"
+        out += f" (GARCH(1,1)'s covered {g_cov:.1%}; at equal coverage ours is {abs(1 - ratio):.0%} {sharper})"
+    return out + "."
+
+
 def _summary_ok(summary: dict[str, Any]) -> bool:
     return all(_finite(summary.get(k)) for k in ("rmse_ratio_rw", "coverage"))
 
@@ -98,21 +118,27 @@ def train_and_register(
     config = config or LSTMConfig()
     t0 = time.perf_counter()
     candles = normalise_candles(candles)
+    # a model registered as 1h must have learnt from 1h candles (daily ones would be served as hourly forecasts)
+    try:
+        check_spacing(candles["timestamp_ms"].to_numpy(), timeframe, f"the {symbol} candles")
+    except SeriesMismatch as exc:
+        raise DataError(str(exc)) from None
     prep = prepare(candles, config, pair)
     report = walk_forward(prep, config) if evaluate else None
     engine, info = fit(prep, config, 0, len(prep), desc="final fit")
     metrics: dict[str, Any] = {}
-    status = "good"
+    status = status_for(None)
     if report is not None:
         metrics = {
             "summary": report.summary(),
             "summary_h1": report.summary(1),
             "walk_forward": report.to_dict(),
         }
+        status = status_for(metrics["summary"], metrics["summary_h1"])
         if not _summary_ok(metrics["summary"]):
-            status = "rejected"
+            status = REJECTED
     if not math.isfinite(info.best_val_loss):
-        status = "rejected"
+        status = REJECTED
     ts = candles["timestamp_ms"]
     meta = {
         "data_range": {
@@ -127,7 +153,7 @@ def train_and_register(
         "pair_symbol": pair_symbol,
         "metrics": metrics,
         "final_fit": info.to_dict(),
-        "calibration": engine.calibration.to_dict(),
+        "calibration": engine.calibration.summary(),
         "code_version": code_version(),
     }
     record = registry.register(engine, symbol=symbol, timeframe=timeframe, metadata=meta, status=status)
@@ -148,8 +174,12 @@ def step_skill(record: ModelRecord, h: int) -> dict[str, Any] | None:
     if not steps:
         return None
     s = steps[max(1, min(h, len(steps))) - 1]
-    keys = ("h", "n", "rmse_ratio_rw", "dir_acc", "coverage", "dm_stat", "dm_p", "beats_random_walk")
-    out = {k: s.get(k) for k in keys}
+    keys = (
+        "h", "n", "rmse_ratio_rw", "dir_acc", "coverage", "dm_stat", "dm_p", "beats_random_walk", "calibrated",
+        "mean_width", "coverage_garch", "mean_width_garch", "width_ratio_garch", "width_ratio_garch_matched",
+        "coverage_empirical", "mean_width_empirical",
+    )
+    out = {k: s.get(k) for k in keys if k in s}
     out["interval"] = (record.metrics.get("walk_forward") or {}).get("interval")
     return out
 
@@ -162,9 +192,12 @@ def make_forecast(
     horizon: int | None = None,
     pair: pd.DataFrame | None = None,
     now: datetime | None = None,
+    interval_state: AdaptiveConformal | None = None,
 ) -> dict[str, Any]:
     """Forecast from the latest candle: price path with interval, the model's measured skill at that horizon, and
-    a plain verdict. Uses only the tail of the candles the model needs."""
+    a plain verdict. Uses only the tail of the candles the model needs. With `interval_state` (the running
+    service's adaptive conformal state, advanced through these candles) the interval uses its offsets; without, the
+    split calibration's."""
     config = engine.config
     h = config.horizon if horizon is None else horizon
     if not 1 <= h <= config.horizon:
@@ -178,15 +211,26 @@ def make_forecast(
     if len(candles) < config.window + 2:
         raise ForecastError(f"need at least {config.window + 2} candles to forecast; got {len(candles)}")
     tail = candles.iloc[-need:].reset_index(drop=True)
+    try:
+        check_spacing(tail["timestamp_ms"].to_numpy(), record.timeframe, f"the candles for a {record.timeframe} model")
+    except SeriesMismatch as exc:
+        raise ForecastError(str(exc)) from None
     # prepare() wants room for targets; forecasting needs features only, so build them directly
     from models.lstm.data import build_features, trailing_vol
 
     feats = build_features(tail, config, pair)
     if not np.isfinite(feats[-config.window :]).all():
         raise ForecastError("the last window has gaps (missing pair candles?)")
-    vol = trailing_vol(feats[:, 0], config.window)
+    # the interval's volatility scale wants a longer history than the window (its slow EWMA)
+    closes = candles["close"].to_numpy(dtype=np.float64)[-VOL_HISTORY:]
+    rets = np.r_[np.nan, np.diff(np.log(closes))]
+    components = variance_components(rets, trailing_vol(rets, config.window))[-1]
     window = engine.scaler.features(np.nan_to_num(feats[-config.window :])).astype(np.float32)
-    bands = engine.predict_window(window, float(vol[-1]))
+    offsets: list[float] | None = None
+    if interval_state is not None:
+        issued = interval_state.issued.get(int(tail["timestamp_ms"].iloc[-1]))
+        offsets = issued if issued is not None else interval_state.offsets()
+    bands = engine.predict_window(window, components, offsets)
     last_close = float(tail["close"].iloc[-1])
     last_ts = int(tail["timestamp_ms"].iloc[-1])
     step = _step_ms(tail)
@@ -227,7 +271,13 @@ def make_forecast(
         "path": path,
         "skill": skill,
         "beats_random_walk": bool(skill and skill.get("beats_random_walk")),
-        "verdict": skill_verdict(skill, record.timeframe),
+        "verdict": skill_verdict(skill, record.timeframe) + interval_sentence(skill),
+        "status": record.status,
+        "status_meaning": describe(record.status),
+        "interval_calibration": {
+            **({} if interval_state is None else state_summary(interval_state, h)),
+            "online": interval_state is not None,
+        },
     }
 
 

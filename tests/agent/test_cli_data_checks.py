@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -161,3 +162,71 @@ def test_backtest_service_refuses_a_timeframe_the_bars_do_not_have() -> None:
         optimize("trend", [bars], "4h")
     _, out = backtest("trend", [bars], "1d")
     assert out["timeframe"] == "1d"
+
+
+# ------------------------------------------------------------------------------------------------ train / forecast
+def test_train_refuses_daily_candles_as_1h_and_registers_nothing(
+    isolated_settings: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    daily = write_candles(tmp_path / "daily.csv", 400, DAY_MS)
+    assert main(["train", "--symbol", "BTC/USDT", "--timeframe", "1h", "--data", str(daily), "--json"]) == 2
+    captured = capsys.readouterr()
+    assert "1d apart" in captured.err and "timeframe is 1h" in captured.err
+    named = write_candles(tmp_path / "binance_BTC_USDT-1h.csv", 400, DAY_MS)  # a name that lies about the data
+    assert main(["train", "--data", str(named)]) == 2
+    assert "1d apart" in capsys.readouterr().err
+    assert main(["train", "--data", str(daily)]) == 2
+    assert "give --symbol" in capsys.readouterr().err
+    from core.storage import get_db
+
+    assert get_db()["lstm_models"].count_documents({}) == 0
+
+
+def test_train_service_checks_spacing_for_every_door(tmp_path: Path, mongo_db: Any) -> None:
+    """The scheduler, HTTP and CLI all register through train_and_register: it refuses mismatched candles."""
+    import pandas as pd
+
+    from models.lstm.data import DataError
+    from models.lstm.registry import ModelRegistry
+    from models.lstm.service import train_and_register
+
+    n = 300
+    frame = pd.DataFrame({"timestamp_ms": START_MS + np.arange(n) * DAY_MS, "open": 1.0, "high": 1.0, "low": 1.0,
+                          "close": np.linspace(100, 120, n), "volume": 1.0})
+    with pytest.raises(DataError, match=r"1d apart .* timeframe is 1h"):
+        train_and_register(frame, symbol="BTC/USDT", timeframe="1h", registry=ModelRegistry(mongo_db, tmp_path))
+    assert ModelRegistry(mongo_db, tmp_path).latest("BTC/USDT", "1h") is None
+
+
+# ------------------------------------------------------------------------------------------------ data import
+def test_data_import_checks_the_file_against_its_name_and_arguments(
+    isolated_settings: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    named = write_candles(tmp_path / "binance_BTC_USDT-1d.csv", 40, DAY_MS)
+    assert main(["data", "import", str(named), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["symbol"], out["timeframe"], out["stored"]) == ("BTC/USDT", "1d", 40)
+    plain = write_candles(tmp_path / "candles.csv", 40, DAY_MS)
+    assert main(["data", "import", str(plain)]) == 2  # no symbol anywhere
+    assert "give --symbol" in capsys.readouterr().err
+    assert main(["data", "import", str(plain), "--symbol", "ETH/USDT", "--timeframe", "1h"]) == 2
+    assert "1d apart" in capsys.readouterr().err
+    assert main(["data", "import", str(plain), "--symbol", "ETH/USDT", "--json"]) == 0  # timeframe from spacing
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["timeframe"] == "1d" and "read from the candle spacing" in captured.err
+    lying = write_candles(tmp_path / "binance_SOL_USDT-1h.csv", 40, DAY_MS)
+    assert main(["data", "import", str(lying)]) == 2
+    assert main(["data", "import", str(named), "--symbol", "ETH/USDT"]) == 2
+    assert "says BTC/USDT" in capsys.readouterr().err
+    broken = tmp_path / "broken.csv"
+    broken.write_text("timestamp_ms,open,high,low,close,volume\n1704067200000,1,2,x,1,1\nnot,a,csv\n")
+    assert main(["data", "import", str(broken), "--symbol", "BTC/USDT", "--timeframe", "1h"]) == 2
+    err = capsys.readouterr().err
+    assert "line 2" in err and "Traceback" not in err
+    from core.storage import get_db
+    from trading.market_data.candles import CandleStore
+
+    store = CandleStore(get_db())
+    assert store.count("import", "SOL/USDT", "1h") == 0 and store.count("import", "ETH/USDT", "1h") == 0

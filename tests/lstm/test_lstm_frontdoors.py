@@ -79,14 +79,17 @@ def test_cli_train_then_forecast(trained: Path, tmp_path: Path, capsys: pytest.C
 
     rc = main(["forecast", "--symbol", "BTC/USDT", "--horizon", "24", "--data", str(trained), "--json"])
     out = _json_out(capsys)
-    assert rc == 1 and not out["ok"] and "1..4" in out["error"]
+    assert rc == 2 and not out["ok"] and "1..4" in out["error"]  # bad input: exit 2
 
-    rc = main(["forecast", "--symbol", "ETH/USDT", "--data", str(trained)])
-    assert rc == 1 and "no trained model" in capsys.readouterr().err
+    rc = main(["forecast", "--symbol", "ETH/USDT", "--timeframe", "1h", "--data", str(trained)])
+    assert rc == 1 and "no trained model" in capsys.readouterr().err  # the input is fine; there is no model
 
     rc = main(["forecast", "--symbol", "BTC/USDT", "--horizon", "2", "--data", str(trained)])
     text = capsys.readouterr().out
     assert rc == 0 and "80% interval" in text and "random walk" in text
+    # the 1h model's candles claimed as 4h: refused before any forecast
+    rc = main(["forecast", "--symbol", "BTC/USDT", "--timeframe", "4h", "--horizon", "2", "--data", str(trained)])
+    assert rc == 2 and "1h apart" in capsys.readouterr().err
 
 
 def test_cli_train_reports_bad_data(
@@ -96,9 +99,9 @@ def test_cli_train_reports_bad_data(
     synthetic_candles(30).to_csv(csv, index=False)
     rc = main(["train", "--symbol", "BTC/USDT", "--data", str(csv), "--json"])
     out = _json_out(capsys)
-    assert rc == 1 and "too few" in out["error"]
+    assert rc == 2 and "too few" in out["error"]
     rc = main(["train", "--symbol", "BTC/USDT", "--data", str(tmp_path / "nope.csv"), "--json"])
-    assert rc == 1 and "does not exist" in _json_out(capsys)["error"]
+    assert rc == 2 and "does not exist" in _json_out(capsys)["error"]
 
 
 def test_tool_forecast_price(trained: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -153,6 +156,10 @@ def test_http_forecasts_and_predictions(trained: Path) -> None:
     assert r.status_code == 422 and "1..4" in r.json()["detail"]
     r = client.post("/v1/forecasts", json={"symbol": "BTC/USDT", "candles": [[1, 2, 3]]}, headers=auth)
     assert r.status_code == 422
+    # daily candles given to the 1h model: refused, not forecast as if they were hourly
+    daily = [[1_704_067_200_000 + i * 86_400_000, *row[1:]] for i, row in enumerate(rows)]
+    r = client.post("/v1/forecasts", json={"symbol": "BTC/USDT", "horizon": 4, "candles": daily}, headers=auth)
+    assert r.status_code == 422 and "1d apart" in r.json()["detail"], r.text
     r = client.post("/v1/forecasts", json={"symbol": "ETH/USDT", "candles": rows}, headers=auth)
     assert r.status_code == 404 and "no trained model" in r.json()["detail"]
 

@@ -132,3 +132,33 @@ def test_citations_carry_the_title_escaped_as_untrusted_data(service: NewsServic
     assert recall is not None
     out = recall.invoke({"query": "exchange or protocol hacked", "event_types": ["hack"]})["result"]
     assert out["citations"][0]["title"].startswith("Hackers drain $80 million")
+
+
+def test_events_limit_counts_events_and_default_window_is_any_age(
+    store: NewsStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Newer items without events must not eat the limit (`--limit 5` returned 0 where `--limit 20` returned 8),
+    and events older than three days are still listed by default (the old 72 h window printed nothing)."""
+    from agent.cli import main
+
+    quiet = [item(f"Weekly market wrap number {i}", "Prices moved a little.", hours_ago=0.5 + i / 10)
+             for i in range(12)]
+    old = [item("Exchange hacked: hot wallet drained", "Attackers stole funds.", hours_ago=24 * 30)]
+    ingest_items(store, [*corpus_items(), *quiet, *old])
+    svc = NewsService(Settings(), store=store)
+    set_service(svc)
+    try:
+        every = svc.events(limit=100)
+        assert len(every) >= 6 and all(e["events"] for e in every)
+        assert any(e["title"].startswith("Exchange hacked") for e in every)  # a month old, still listed
+        five = svc.events(limit=5)
+        assert [e["title"] for e in five] == [e["title"] for e in every[:5]]
+        assert main(["news", "events", "--limit", "5", "--json"]) == 0
+        import json
+
+        assert json.loads(capsys.readouterr().out)["count"] == 5
+        assert main(["news", "events", "--limit", "0"]) == 2
+        assert main(["news", "events", "--types", "bogus"]) == 2
+        assert "unknown event type" in capsys.readouterr().err
+    finally:
+        set_service(None)

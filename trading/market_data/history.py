@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import logging
-import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from core.clock import now_ms
+from core.timeframes import parse_series_name, resolve_series
 from trading.exchanges.base import ExchangeAdapter, timeframe_floor, timeframe_ms
 from trading.market_data.candles import CandleStore, Issue, check_candle, validate_candles
 from trading.types import Candle
@@ -171,15 +171,10 @@ class ParsedFile:
     timeframe: str | None = None
 
 
-_FREQTRADE_NAME = re.compile(r"^(?P<base>[A-Z0-9]+)_(?P<quote>[A-Z0-9]+)(?:_[A-Z0-9]+)?-(?P<tf>\d+[mhdwM])"
-                             r"(?:-(?:spot|futures|mark))?\.json$", re.IGNORECASE)
-
-
 def infer_from_name(path: Path) -> tuple[str | None, str | None]:
-    m = _FREQTRADE_NAME.match(path.name)
-    if not m:
-        return None, None
-    return f"{m['base'].upper()}/{m['quote'].upper()}", m["tf"]
+    """Symbol and timeframe from a file name: freqtrade's BTC_USDT-1h.json or binance_BTC_USDT-1h.csv."""
+    named = parse_series_name(path)
+    return named.symbol, named.timeframe
 
 
 def _row_candle(values: list[Any], line: int, problems: list[tuple[int, str]]) -> Candle | None:
@@ -295,12 +290,22 @@ def read_candle_file(path: Path, fmt: str | None = None, timeframe: str | None =
 
 def import_file(store: CandleStore, path: Path, *, exchange: str, symbol: str | None = None,
                 timeframe: str | None = None, fmt: str | None = None, skip_bad: bool = False) -> dict[str, Any]:
-    """Validate and store a file's candles. Any bad line aborts (ImportFileError) unless `skip_bad`."""
+    """Validate and store a file's candles. Any bad line aborts (ImportFileError) unless `skip_bad`.
+
+    The symbol and timeframe given must agree with the file name and the candles' spacing (SeriesMismatch, a
+    ValueError); a missing timeframe is read from the spacing, a missing symbol from the file name."""
     parsed = read_candle_file(path, fmt, timeframe)
-    symbol = symbol or parsed.symbol
-    timeframe = timeframe or parsed.timeframe
-    if symbol is None or timeframe is None:
-        raise ValueError(f"{path}: give --symbol and --timeframe (they cannot be read from the file name)")
+    known = timeframe or parsed.timeframe
+    if parsed.problems and not skip_bad and (known or len(parsed.candles) < 2):
+        raise ImportFileError(str(path), parsed.problems)  # bad lines first: nothing is imported anyway
+    usable = [c for c in parsed.candles if known is None or check_candle(c, timeframe_ms(known)) is None]
+    found = resolve_series([c.timestamp_ms for c in usable], timeframe=timeframe, symbol=symbol, path=path,
+                           what=f"the candles in {path.name}")
+    if found.symbol is None:
+        raise ValueError(f"{path}: give --symbol (the file name does not say it; e.g. binance_BTC_USDT-1h.csv does)")
+    if parsed.timeframe != found.timeframe and timeframe is None:
+        parsed = read_candle_file(path, fmt, found.timeframe)  # the per-candle checks need the timeframe
+    symbol, timeframe = found.symbol, found.timeframe
     if parsed.problems and not skip_bad:
         raise ImportFileError(str(path), parsed.problems)
     step = timeframe_ms(timeframe)
@@ -311,7 +316,8 @@ def import_file(store: CandleStore, path: Path, *, exchange: str, symbol: str | 
     return {"file": str(path), "format": parsed.format, "exchange": exchange, "symbol": symbol,
             "timeframe": timeframe, "rows": len(parsed.candles), "stored": stored, "skipped": len(parsed.problems),
             "problems": [f"line {n}: {m}" for n, m in parsed.problems[:20]],
-            "gaps": [{"from": iso(a), "to": iso(b)} for a, b in report.gaps[:20]], "gap_count": len(report.gaps)}
+            "gaps": [{"from": iso(a), "to": iso(b)} for a, b in report.gaps[:20]], "gap_count": len(report.gaps),
+            "notes": found.notes}
 
 
 def export_csv(candles: Iterable[Candle], out: TextIO) -> int:
