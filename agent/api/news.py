@@ -134,7 +134,8 @@ async def news_events(
     request: Request,
     symbols: str | None = Query(default=None),
     types: str | None = Query(default=None, description=f"comma-separated: {', '.join(EVENT_TYPES)}"),
-    since_hours: float = Query(default=72.0, gt=0, le=24 * 365),
+    since_hours: float | None = Query(default=None, gt=0, le=24 * 3650, description="only the last N hours "
+                                      "(default: any age; the newest `limit` events)"),
     limit: int = Query(default=50, ge=1, le=500),
 ) -> dict[str, Any]:
     ev = _csv(types)
