@@ -19,7 +19,7 @@ from agent.api.auth import ApiKeyStore
 from agent.api.errors import install_error_handlers
 from agent.api.middleware import ServiceMiddleware
 from agent.desk import Desk
-from agent.readiness import Readiness
+from agent.readiness import Readiness, StoreHealth
 from agent.slack.app import build_slack_app
 from core import storage
 from core.ratelimit import FailureLimiter, RateLimiter
@@ -83,6 +83,18 @@ async def _start_market_streams(settings: Settings, database: Database[dict[str,
         return None
 
 
+async def _start_trading_service(settings: Settings, database: Database[dict[str, Any]]) -> None:
+    """Build the trading service before the first request: it reconciles with the venues and prices the held
+    symbols (a restarted desk is restored before anyone reads it). A failure is logged; the first trading request
+    then tries again."""
+    from trading.oms import factory
+
+    try:
+        await asyncio.to_thread(factory.get_trading_service, settings, database)
+    except Exception as exc:
+        log.error("trading service not started at startup (the first trading request retries): %s", exc)
+
+
 async def _stop_trading_service() -> None:
     from trading.oms import factory
 
@@ -112,7 +124,10 @@ def create_app(
     *,
     db: Database[dict[str, Any]] | None = None,
     model: BaseChatModel | None = None,
+    start_trading: bool = False,
 ) -> FastAPI:
+    """`start_trading` (what `crypto-agent serve` passes) builds, reconciles and prices the trading service at
+    startup instead of at the first trading request."""
     settings = settings or get_settings()
     register_secrets(settings)
 
@@ -125,22 +140,25 @@ def create_app(
         app.state.desk = desk
         app.state.api_keys = ApiKeyStore(database)
         app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+        app.state.auth_failures = FailureLimiter(settings.auth_failure_limit, settings.auth_failure_window_s)
         readiness = Readiness(settings)
         readiness.add("chroma", lambda: _chroma_check(settings), required=False)
         readiness.add("exchange", lambda: _exchange_check(desk, settings), required=False)
         app.state.readiness = readiness
+        app.state.store_health = StoreHealth(database)
         app.state.slack = build_slack_app(settings, desk)
         # Process-wide domain services are bound to one database: start each app with fresh ones so that they
         # are built on this app's settings and database on first use.
         _reset_domain_services()
         app.state.market_streams = await _start_market_streams(settings, database) if settings.market_streams else None
+        if start_trading:
+            await _start_trading_service(settings, database)
         for hook in list(getattr(app.state, "startup_hooks", [])):
             await hook(app)
         try:
             yield
         finally:
             for hook in list(getattr(app.state, "shutdown_hooks", [])):
-        app.state.auth_failures = FailureLimiter(settings.auth_failure_limit, settings.auth_failure_window_s)
                 await hook(app)
             if app.state.market_streams is not None:
                 from trading.oms import factory

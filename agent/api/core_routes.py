@@ -48,9 +48,20 @@ async def get_desk(request: Request) -> Desk:
     return desk
 
 
-@router.get("/health", tags=["ops"])
-async def health() -> dict[str, str]:
-    return {"status": "ok"}
+@router.get(
+    "/health",
+    tags=["ops"],
+    responses={503: {"description": "the store does not answer: `failing` names the component and why"}},
+)
+async def health(request: Request) -> Response:
+    """Liveness: 200 while this process and its store answer; 503 naming the failing component otherwise, so an
+    orchestrator restarts a service whose store is dead."""
+    store = getattr(request.app.state, "store_health", None)
+    failing = await store.failing() if store is not None else {}
+    if failing:
+        body = json.dumps({"status": "unavailable", "failing": failing})
+        return Response(body, 503, media_type="application/json")
+    return Response(json.dumps({"status": "ok"}), 200, media_type="application/json")
 
 
 @router.get(

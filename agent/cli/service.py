@@ -70,7 +70,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"crypto-agent serving on http://{host}:{port} (docs at /docs, data in {settings.data_dir})", file=sys.stderr)
     registration = nacos.start_from_env(host, port)
     try:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
+        # start_trading: reconcile and price the book at startup, before the first request (not at the first trade)
+        app = create_app(settings, start_trading=True)
+        uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
     finally:
         if registration is not None:
             registration.stop()

@@ -50,7 +50,8 @@ def test_service_survives_mongo_kill_and_recovers_without_restart(
         own_mongo.kill()
         during = client.get("/v1/conversations/pre", headers=auth(key))
         assert during.status_code >= 500, during.text[:200]
-        assert client.get("/health").status_code == 200  # the process is alive and serving
+        health = client.get("/health")  # the process answers, and says its store is dead (an orchestrator restarts it)
+        assert health.status_code == 503 and "mongo" in health.json()["failing"], health.text[:200]
         own_mongo.start()
         after = client.get("/v1/conversations/pre", headers=auth(key))
         assert after.status_code == 200, after.text[:200]
