@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from models.volsurface.arbitrage import ArbitrageReport, check_surface
 from models.volsurface.chain import OptionChain
+from models.volsurface.correction import SmileCorrection, fit_correction
 from models.volsurface.ssvi import SSVIParams, fit_ssvi
 from models.volsurface.svi import SVIParams, fit_svi
 
@@ -36,6 +37,13 @@ class Slice:
     forward: float
     params: SVIParams
     n_quotes: int
+    correction: SmileCorrection | None = None  # a local spline on top of SVI where SVI misses the spreads
+
+    def total_variance(self, k: npt.ArrayLike) -> FloatArray:
+        w = self.params.total_variance(k)
+        if self.correction is not None:
+            w = w + self.correction.w(k)
+        return w
 
 
 @dataclass
@@ -70,18 +78,18 @@ class VolSurface:
             kk = flat_k[sel]
             tt = flat_t[sel]
             if j == 0:
-                res[sel] = self.slices[0].params.total_variance(kk) * tt / ts[0]
+                res[sel] = self.slices[0].total_variance(kk) * tt / ts[0]
             elif j >= len(ts):
                 # after the last expiry: a parallel shift at the last ATM variance rate (scaling w up by t/t_N
                 # can break the butterfly condition; adding a constant keeps w increasing in t)
-                last = self.slices[-1].params
+                last = self.slices[-1]
                 rate = float(last.total_variance(np.zeros(1))[0]) / ts[-1]
                 res[sel] = last.total_variance(kk) + rate * (tt - ts[-1])
             else:
                 t0, t1 = ts[j - 1], ts[j]
                 a = (tt - t0) / (t1 - t0)
-                w0 = self.slices[j - 1].params.total_variance(kk)
-                w1 = self.slices[j].params.total_variance(kk)
+                w0 = self.slices[j - 1].total_variance(kk)
+                w1 = self.slices[j].total_variance(kk)
                 res[sel] = (1 - a) * w0 + a * w1
         return out
 
@@ -108,7 +116,14 @@ class VolSurface:
     def as_dict(self) -> dict[str, Any]:
         return {
             "slices": [
-                {"expiry": s.label, "t": s.t, "forward": s.forward, "n_quotes": s.n_quotes, "svi": s.params.as_dict()}
+                {
+                    "expiry": s.label,
+                    "t": s.t,
+                    "forward": s.forward,
+                    "n_quotes": s.n_quotes,
+                    "svi": s.params.as_dict(),
+                    "correction": s.correction.as_dict() if s.correction is not None else None,
+                }
                 for s in self.slices
             ],
             "ssvi": self.ssvi.as_dict() if self.ssvi is not None else None,
@@ -139,6 +154,7 @@ class SurfaceFit:
     fitted_iv: FloatArray
     target_iv: FloatArray
     left_out: list[dict[str, str]] = field(default_factory=list)  # {"expiry", "reason"} per expiry not fitted
+    correction_ms_per_slice: float = 0.0
 
     def summary(self) -> dict[str, Any]:
         q = self.quality
@@ -306,7 +322,9 @@ def _wild(fitted_iv: FloatArray, bid: FloatArray, ask: FloatArray, grid_iv: Floa
     return None
 
 
-def fit_surface(chain: OptionChain, *, with_ssvi: bool = True, warm: VolSurface | None = None) -> SurfaceFit:
+def fit_surface(
+    chain: OptionChain, *, with_ssvi: bool = True, warm: VolSurface | None = None, correct: bool = True
+) -> SurfaceFit:
     """Calibrate SVI slices and SSVI to a chain, free of butterfly and calendar arbitrage by construction.
 
     Quotes: out-of-the-money, with a bid and an ask IV (two-sided), plus one-sided quotes as bounds only (an ask
@@ -376,6 +394,26 @@ def fit_surface(chain: OptionChain, *, with_ssvi: bool = True, warm: VolSurface 
         reasons = "; ".join(f"{x['expiry']}: {x['reason']}" for x in left_out[:5])
         raise ValueError(f"no expiry could be fitted ({reasons})")
     slices = sorted(fitted_slices.values(), key=lambda x: x.t)
+    t_corr = time.perf_counter()
+    if correct:
+        by_label = {d.label: d for d in data}
+        for i, sl in enumerate(slices):
+            d = by_label[sl.label]
+            n2 = d.n2
+            lo_w, hi_w = d.bid[:n2] ** 2 * d.t, d.ask[:n2] ** 2 * d.t
+            corr = fit_correction(
+                sl.params,
+                d.k[:n2],
+                lo_w,
+                hi_w,
+                d.weight[:n2],
+                grid,
+                lower=slices[i - 1].total_variance if i > 0 else None,
+                upper=slices[i + 1].total_variance if i + 1 < len(slices) else None,
+            )
+            if corr is not None:
+                slices[i] = Slice(sl.label, sl.t, sl.forward, sl.params, sl.n_quotes, corr)
+    corr_s = time.perf_counter() - t_corr
     surface = VolSurface(slices)
     fitted = np.full(len(chain), np.nan)
     ok_t = fin_k & (chain.t > 0)
@@ -386,7 +424,7 @@ def fit_surface(chain: OptionChain, *, with_ssvi: bool = True, warm: VolSurface 
     ssvi_q: FitQuality | None = None
     usable = np.isfinite(target) & (target > 0) & fin_k & otm
     if with_ssvi and len(slices) >= 2:
-        theta = np.array([s.params.total_variance(np.zeros(1))[0] for s in slices])
+        theta = np.array([s.total_variance(np.zeros(1))[0] for s in slices])
         keep = two & np.isin(labels, [s.label for s in slices]) & usable
         mid = 0.5 * (chain.bid_iv + chain.ask_iv)
         spr = np.maximum(chain.ask_iv - chain.bid_iv, MIN_SPREAD)
@@ -412,6 +450,7 @@ def fit_surface(chain: OptionChain, *, with_ssvi: bool = True, warm: VolSurface 
         ssvi_quality=ssvi_q,
         arbitrage=report,
         svi_ms_per_slice=svi_s * 1000.0 / len(slices),
+        correction_ms_per_slice=corr_s * 1000.0 / len(slices),
         ssvi_ms=ssvi_ms,
         skipped=[x["expiry"] for x in left_out],
         chain=chain,
