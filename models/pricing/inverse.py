@@ -30,15 +30,22 @@ def coin_delta(delta_usd: Any, price_usd: Any, underlying: Any) -> FloatArray:
     return _f(delta_usd) - _f(price_usd) / _f(underlying)
 
 
+DAYS_PER_YEAR = 365.0  # calendar days: crypto options decay every day of the week
+
+
 def coin_greeks(g: Greeks, underlying: Any) -> dict[str, FloatArray]:
-    """Greeks of the coin-settled contract: premium in coin, coin delta; other sensitivities converted to coin."""
+    """Greeks of the coin-settled contract in the units a desk quotes (the same as the USD figures beside them in
+    tools.options): premium and delta in coin; gamma, vega, theta and rho in coin per unit of their driver, with
+    vega per vol point (0.01), theta per calendar day and rho per 1 % rate. Each name carries its unit.
+
+    `g` holds raw Greeks (theta per year, vega per unit vol, rho per unit rate; see models.pricing.black)."""
     u = _f(underlying)
     out = {
         "price_coin": g.price / u,
         "delta_coin": g.delta - g.price / u,
         "gamma_coin": g.gamma / u,
-        "vega_coin": g.vega / u,
-        "theta_coin": g.theta / u,
-        "rho_coin": g.rho / u,
+        "vega_coin_per_vol_pt": g.vega / u / 100.0,
+        "theta_coin_per_day": g.theta / u / DAYS_PER_YEAR,
+        "rho_coin_per_pct": g.rho / u / 100.0,
     }
     return out
