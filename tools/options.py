@@ -96,7 +96,9 @@ def price_payload(a: PriceOptionArgs) -> dict[str, Any]:
         "vanna": _r(vals["vanna"]),
         "volga_per_vol_pt2": _r(vals["volga"] / 1e4),
         "raw": {k: _r(v) for k, v in vals.items()},
-        "units": "raw greeks: vega/volga per unit vol, theta per year, rho per unit rate; delta/gamma vs underlying",
+        "units": "theta_per_day, vega_per_vol_pt, rho_per_pct and every coin figure: per calendar day, per vol "
+        "point, per 1 % rate; raw greeks: vega/volga per unit vol, theta per year, rho per unit rate; delta/gamma vs "
+        "underlying",
     }
     if a.inverse:
         cg = coin_greeks(g, a.underlying)
