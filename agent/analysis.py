@@ -167,7 +167,11 @@ def render_markdown(report: Report) -> str:
         lines.append(
             f"- Risk: desk {str(d.get('desk_state', 'n/a')).upper()}; "
             f"pending approvals {d.get('pending_approvals', 0)}; "
-            f"daily loss {_fmt(100 * float(d.get('daily_loss_pct') or 0.0), 2, '%')}"
+            + (
+                f"daily loss {_fmt(100 * float(d['daily_loss_pct']), 2, '%')}"
+                if d.get("daily_loss_pct") is not None
+                else f"daily loss unknown ({d.get('equity_state')})"
+            )
         )
     p = report.section("positions")
     if p and p.ok:

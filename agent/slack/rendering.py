@@ -234,6 +234,8 @@ def positions_text(p: Doc) -> str:
         lines.append("No open positions.")
     if p.get("equity") is not None:
         lines.append(f"Equity: *{fmt_num(p.get('equity'))}*")
+    elif p.get("equity_state") not in (None, "known"):  # a held symbol without a price: unknown, not a loss
+        lines.append(f"Equity: *unknown* ({escape(str(p['equity_state']))})")
     cash = p.get("cash")
     if isinstance(cash, dict) and cash:
         flat = []
@@ -251,6 +253,8 @@ def risk_text(r: Doc) -> str:
         str(state), ":white_circle:"
     )
     lines = [f"{icon} Desk *{state}*" + (f" ({escape(str(r['desk_reason']))})" if r.get("desk_reason") else "")]
+    if r.get("equity_state") not in (None, "known"):
+        lines.append(f"• {escape(str(r['equity_state']))}: loss limits wait for a price")
     metrics = r.get("metrics") or {}
     for key in ("equity", "gross_exposure", "net_exposure", "drawdown", "drawdown_pct", "var_95", "realised",
                 "unrealised"):

@@ -118,3 +118,15 @@ async def test_two_processes_agree_about_money_at_once(desk: Desk) -> None:
     assert (await server.approve(prop.order["_id"], "bob")).status == "executed"  # type: ignore[index]
     assert cli.positions() == server.positions()
     assert (await server_venue.fetch_balance())["BTC"].total == pytest.approx(POSITION_QTY, abs=1e-9)
+
+
+async def test_front_doors_say_unknown_rather_than_a_number(desk: Desk) -> None:
+    from agent.slack.rendering import positions_text, risk_text
+
+    await _buy_19pct(desk.svc)
+    restarted = desk.new_service()
+    pos_text = positions_text(restarted.positions())
+    risk = risk_text(restarted.risk_status())
+    assert "Equity: *unknown* (equity unknown: no mark for BTC/USDT)" in pos_text
+    assert "equity unknown: no mark for BTC/USDT: loss limits wait for a price" in risk
+    assert "daily loss" not in risk and "Desk *active*" in risk
