@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from core.settings import get_settings
+from core.strict import StrictModel
 from models.pricing import black76_greeks, bsm_greeks, coin_greeks, implied_vol
 from models.pricing.iv import REASONS, IVCode
 from models.volsurface import (
@@ -39,7 +40,7 @@ def _r(x: float, digits: int = 10) -> float | None:
     return float(f"{x:.{digits}g}") if math.isfinite(x) else None
 
 
-class OptionContract(BaseModel):
+class OptionContract(StrictModel):
     model: Model = Field(default="black76", description="black76: underlying is the forward (Deribit); bsm: spot")
     option_type: OptionType = Field(description="call or put")
     underlying: float = Field(gt=0, le=1e9, description="forward (black76) or spot (bsm) price in USD")
@@ -124,13 +125,14 @@ def iv_payload(a: ImpliedVolArgs) -> dict[str, Any]:
     }
 
 
-class VolQuery(BaseModel):
+class VolQuery(StrictModel):
     strike: float = Field(gt=0, le=1e9)
     expiry_days: float = Field(gt=0, le=36_500)
 
 
 def surface_payload(fit: SurfaceFit, queries: list[VolQuery] | None = None, *, full: bool = False) -> dict[str, Any]:
     s = fit.summary()
+    per_expiry = {pe["expiry"]: pe for pe in s["per_expiry"]}
     out: dict[str, Any] = {
         "arbitrage_free": s["arbitrage_free"],
         "within_spread_frac": _r(s["within_spread_frac"], 6),
@@ -141,6 +143,9 @@ def surface_payload(fit: SurfaceFit, queries: list[VolQuery] | None = None, *, f
         "n_with_both": s["n_with_both"],
         "n_expiries": s["n_expiries"],
         "skipped_expiries": s["skipped_expiries"],
+        "left_out": fit.left_out,
+        "format": fit.chain.meta.get("format"),
+        "currency": fit.chain.underlying,
         "svi_ms_per_slice": _r(s["svi_ms_per_slice"], 4),
         "ssvi_ms": _r(s["ssvi_ms"], 4),
         "butterfly_ok": fit.arbitrage.butterfly_ok,
@@ -153,12 +158,15 @@ def surface_payload(fit: SurfaceFit, queries: list[VolQuery] | None = None, *, f
                 "expiry": sl.label,
                 "days": _r(sl.t * DAYS_PER_YEAR, 6),
                 "forward": _r(sl.forward, 8),
-                "atm_vol_pct": _r(math.sqrt(max(float(sl.params.total_variance(np.zeros(1))[0]), 0.0) / sl.t) * 100, 6),
+                "atm_vol_pct": _r(math.sqrt(max(float(sl.total_variance(np.zeros(1))[0]), 0.0) / sl.t) * 100, 6),
+                "corrected": sl.correction is not None,
                 "within_spread_frac": pe["within_spread_frac"],
                 "rmse_vol_pts": _r(pe["rmse_vol_pts"], 6) if pe["rmse_vol_pts"] is not None else None,
                 **({"svi": {k: _r(v, 8) for k, v in sl.params.as_dict().items()}} if full else {}),
+                **({"correction": sl.correction.as_dict() if sl.correction else None} if full else {}),
             }
-            for sl, pe in zip(fit.surface.slices, s["per_expiry"], strict=False)
+            for sl in fit.surface.slices
+            for pe in [per_expiry[sl.label]]
         ],
     }
     if full:
@@ -270,7 +278,7 @@ def implied_vol_tool(args: ImpliedVolArgs) -> dict[str, Any]:
     return iv_payload(args)
 
 
-class VolSurfaceArgs(BaseModel):
+class VolSurfaceArgs(StrictModel):
     chain_csv: str | None = Field(
         default=None,
         max_length=500,

@@ -39,7 +39,7 @@ def plot_smiles(fit: SurfaceFit, path: str | Path) -> Path:
         ax.plot(strikes, chain.mark_iv[sel] * 100, ".", color="tab:orange", ms=4, label="mark IV")
         kk = np.linspace(k.min() - 0.05, k.max() + 0.05, 200)
         kgrid = sl.forward * np.exp(kk)
-        ax.plot(kgrid, np.sqrt(sl.params.total_variance(kk) / sl.t) * 100, color="tab:blue", lw=1.5, label="SVI")
+        ax.plot(kgrid, np.sqrt(sl.total_variance(kk) / sl.t) * 100, color="tab:blue", lw=1.5, label="SVI")
         if fit.surface.ssvi is not None:
             w = fit.surface.ssvi.total_variance(kk, sl.t)
             ax.plot(kgrid, np.sqrt(w / sl.t) * 100, "--", color="tab:green", lw=1, label="SSVI")
