@@ -28,6 +28,8 @@ MARK_ONLY_SPREAD = (
     0.25  # notional spread given to quotes with only a mark IV (Deribit marks in the wings are extrapolations)
 )
 MIN_QUOTES = 5
+SECOND_ORDER_BELOW = 0.9
+BAND_ROUNDS = 2
 
 
 @dataclass(frozen=True)
@@ -296,7 +298,7 @@ def _fit_slice(
         iv_g = np.sqrt(np.maximum(p.total_variance(kin), 0.0) / d.t)
         return _wild(iv_q, d.bid[:n2], d.ask[:n2], iv_g)
 
-    fit = fit_svi(k, tw, wt, grid=grid, prev=lower, upper=upper, band=(lo, hi), start=start)
+    fit = fit_svi(k, tw, wt, grid=grid, prev=lower, upper=upper, band=(lo, hi), start=start, band_rounds=BAND_ROUNDS)
     reason = why(fit.params)
     if reason is None:
         return fit.params, None
@@ -366,10 +368,14 @@ def fit_surface(
             left_out.append({"expiry": lab, "reason": f"{n2} two-sided out-of-the-money quotes (< {MIN_QUOTES})"})
             continue
         data.append(_slice_data(chain, lab, sel2, (labels == lab) & one, bid_ok, ask_ok, k_all))
-    # both calendar orders: shortest first (each slice floored by the shorter one) and longest first (each capped
-    # by the longer one); both are calendar-free by construction, the one with more quotes inside the spread wins
+    # calendar order: shortest first (each slice floored by the shorter one); when that drops an expiry or leaves
+    # more than SECOND_ORDER_BELOW of the quotes outside their spread, longest first too (each capped by the longer
+    # one). Both are calendar-free by construction; the one with more quotes inside the spread wins.
     best: tuple[int, dict[str, Slice], list[dict[str, str]]] | None = None
+    n_two = sum(d.n2 for d in data)
     for forward_in_time in (True, False):
+        if best is not None and not best[2] and best[0] >= SECOND_ORDER_BELOW * n_two:
+            break
         fitted: dict[str, Slice] = {}
         dropped: list[dict[str, str]] = []
         bound: SVIParams | None = None

@@ -24,6 +24,7 @@ FloatArray = npt.NDArray[np.float64]
 PENALTY = 1e6
 G_MARGIN = 1e-4  # the fit keeps g(k) >= G_MARGIN on its grid, so the check between grid points still finds g >= 0
 CAL_MARGIN = 1e-4  # and w <= (1 - CAL_MARGIN) w_longer
+POLISH_NFEV = 60  # residual evaluations of the 5-parameter polish (it runs only when a condition is violated)
 SIGMA_MIN = 1e-3
 SIGMA_MAX = 3.0
 
@@ -480,7 +481,7 @@ def fit_svi(
     band: tuple[npt.ArrayLike, npt.ArrayLike] | None = None,
     start: SVIParams | None = None,
     max_eval: int = 400,
-    band_rounds: int = 3,
+    band_rounds: int = 2,
 ) -> SVIFit:
     """Fit raw SVI to total variances `w` at log-moneyness `k` (weighted least squares in w).
 
@@ -574,7 +575,7 @@ def _polish(
         return np.concatenate([fit, *pen])
 
     x0 = np.array([p0.a, p0.b, np.arctanh(np.clip(p0.rho, -0.999, 0.999)), p0.m, p0.sigma])
-    res = least_squares(resid, x0, method="trf", max_nfev=400, x_scale="jac")
+    res = least_squares(resid, x0, method="trf", max_nfev=POLISH_NFEV, x_scale="jac")
     x = res.x
     p = SVIParams(float(x[0]), float(abs(x[1])), float(np.tanh(x[2])), float(x[3]), float(abs(x[4]) + SIGMA_MIN))
     if use_prev:
