@@ -17,6 +17,7 @@ from pymongo.database import Database
 from agent.api import ROUTER_MODULES
 from agent.api.auth import ApiKeyStore
 from agent.api.errors import install_error_handlers
+from agent.api.responses import document_common_responses
 from agent.api.middleware import ServiceMiddleware
 from agent.desk import Desk
 from agent.readiness import Readiness, StoreHealth
@@ -190,6 +191,7 @@ def create_app(
 
     @app.post("/slack/events", include_in_schema=False)
     async def slack_events(request: Request) -> Any:
+    document_common_responses(app)  # 401/403/429/503 for scoped routes, 413/422 for bodies, in the OpenAPI document
         bolt = request.app.state.slack
         if bolt is None:
             return JSONResponse(

@@ -137,7 +137,12 @@ async def _sse(desk: Desk, body: AskRequest, user: str, owner: str) -> AsyncIter
     yield "event: done\ndata: {}\n\n"
 
 
-@router.post("/v1/analyze", response_model=Answer, tags=["desk"])
+@router.post(
+    "/v1/analyze",
+    response_model=Answer,
+    tags=["desk"],
+    responses={404: {"description": "the exchange does not list this symbol"}},
+)
 async def analyze(
     body: AnalyzeRequest,
     principal: Annotated[Principal, Depends(require_scope("read"))],
@@ -153,7 +158,11 @@ async def analyze(
     )
 
 
-@router.get("/v1/conversations/{session_id}", tags=["desk"])
+@router.get(
+    "/v1/conversations/{session_id}",
+    tags=["desk"],
+    responses={404: {"description": "no conversation with this id that this key may read"}},
+)
 async def conversation(
     session_id: str,
     principal: Annotated[Principal, Depends(require_scope("read"))],

@@ -14,7 +14,16 @@ from tools.market import _norm_symbol, candles_view, compare_view, order_book_vi
 from trading.exchanges import ExchangeError, ExchangeUnavailable, UnknownExchange, UnknownSymbol
 from trading.exchanges.base import TIMEFRAME_MS
 
-router = APIRouter(prefix="/v1/market", tags=["market"], dependencies=[Depends(require_scope("read"))])
+router = APIRouter(
+    prefix="/v1/market",
+    tags=["market"],
+    dependencies=[Depends(require_scope("read"))],
+    responses={
+        400: {"description": "the venue refused the request (`detail` says why)"},
+        404: {"description": "unknown symbol or exchange (`detail` names nearby ones)"},
+        503: {"description": "the venue cannot be reached; retry shortly"},
+    },
+)
 
 SymbolQ = Query(min_length=3, max_length=30, description="market symbol, e.g. BTC/USDT", examples=["BTC/USDT"])
 ExchangeQ = Query(default=None, max_length=30, pattern=r"^[a-z0-9_.-]+$", description="ccxt exchange id")

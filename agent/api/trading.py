@@ -11,10 +11,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from agent.api.auth import Principal, require_scope
 from core.cache import TTLCache
+from core.strict import StrictModel
 from tools.registry import ToolError
 from tools.trading import ProposeOrderArgs, SizePositionArgs, compute_size
 from trading.oms.factory import arun, get_trading_service
@@ -38,11 +39,11 @@ def _who(p: Principal) -> str:
     return p.actor
 
 
-class DecisionBody(BaseModel):
+class DecisionBody(StrictModel):
     reason: str = Field(default="", max_length=500)
 
 
-class DeskBody(BaseModel):
+class DeskBody(StrictModel):
     reason: str = Field(default="", max_length=500)
     reset_baselines: bool = Field(default=False, description="resume only: accept the current loss as new baseline")
 
@@ -64,7 +65,12 @@ def _result(res: Any) -> dict[str, Any]:
     return dict(body)
 
 
-@router.post("/v1/proposals", status_code=201, dependencies=[Depends(_invalidate)])
+@router.post(
+    "/v1/proposals",
+    status_code=201,
+    dependencies=[Depends(_invalidate)],
+    responses={422: {"description": "invalid request, or no fresh market data / the desk refused to record it"}},
+)
 async def create_proposal(
     body: ProposeOrderArgs, request: Request, p: Principal = Depends(require_scope("trade"))
 ) -> dict[str, Any]:
@@ -76,12 +82,19 @@ async def create_proposal(
     return _result(res)
 
 
-@router.post("/v1/approvals/{order_id}/approve", dependencies=[Depends(_invalidate)])
+_NO_ORDER: dict[int | str, dict[str, Any]] = {404: {"description": "no order with this id"}}
+_ACTION: dict[int | str, dict[str, Any]] = {
+    **_NO_ORDER,
+    403: {"description": "the key lacks the scope, or four-eyes: the requester cannot approve their own order"},
+}
+
+
+@router.post("/v1/approvals/{order_id}/approve", dependencies=[Depends(_invalidate)], responses=_ACTION)
 async def approve(order_id: str, request: Request, p: Principal = Depends(require_scope("approve"))) -> dict[str, Any]:
     return _result(await arun(_svc(request).approve(order_id, _who(p), preauthorised=True)))
 
 
-@router.post("/v1/approvals/{order_id}/reject", dependencies=[Depends(_invalidate)])
+@router.post("/v1/approvals/{order_id}/reject", dependencies=[Depends(_invalidate)], responses=_ACTION)
 async def reject(
     order_id: str, request: Request, body: DecisionBody | None = None, p: Principal = Depends(require_scope("approve"))
 ) -> dict[str, Any]:
@@ -103,7 +116,7 @@ async def list_orders(
     )
 
 
-@router.get("/v1/orders/{order_id}")
+@router.get("/v1/orders/{order_id}", responses=_NO_ORDER)
 def get_order(order_id: str, request: Request, _p: Principal = Depends(require_scope("read"))) -> dict[str, Any]:
     doc = _svc(request).get_order(order_id)
     if doc is None:
@@ -111,7 +124,7 @@ def get_order(order_id: str, request: Request, _p: Principal = Depends(require_s
     return doc
 
 
-@router.post("/v1/orders/{order_id}/cancel", dependencies=[Depends(_invalidate)])
+@router.post("/v1/orders/{order_id}/cancel", dependencies=[Depends(_invalidate)], responses=_NO_ORDER)
 async def cancel(order_id: str, request: Request, p: Principal = Depends(require_scope("trade"))) -> dict[str, Any]:
     return _result(await arun(_svc(request).cancel_order(order_id, _who(p))))
 

@@ -2,12 +2,17 @@
 
 Checks on every generated request (positive = schema-valid data, negative = schema-violating data):
 - no 5xx (`not_a_server_error`);
+- every status code is documented for its operation (`status_code_conformance`): the route's `responses=` and the
+  shared layers' codes (agent/api/responses.py);
 - 2xx bodies conform to the documented response schema, with the documented content type (a streamed answer must
   be well-formed server-sent events ending with `done`);
 - every 4xx follows the team's error contract: JSON `{"detail": "<readable text>"}` (the FastAPI default
   validation-error schema documents `detail` as a list; our handler sends a sentence plus `errors`, see
   agent/api/errors.py);
 - negative data is rejected with a 4xx (`negative_data_rejection`).
+
+The desk runs with SLACK_ADMINS set (Slack user ids), as a desk with Slack does: API keys must still be authorised by
+scope alone (an admin key reaches the kill switch).
 
 Each operation runs twice: with an admin key (auth never hides a handler) and with a read-only key (scopes enforced:
 an operation that needs more than `read` answers 403 to every valid request (a malformed body may get
@@ -98,9 +103,13 @@ def test_openapi_operation_fuzz(operation: str, key_scope: str, make_client: Any
     read-only key. Must hold: no 5xx, documented 2xx shapes, JSON `detail` on every 4xx, invalid data rejected; with
     the read-only key an operation needing another scope answers 403 to everything."""
     from schemathesis.checks import not_a_server_error
-    from schemathesis.specs.openapi.checks import negative_data_rejection, response_schema_conformance
+    from schemathesis.specs.openapi.checks import (
+        negative_data_rejection,
+        response_schema_conformance,
+        status_code_conformance,
+    )
 
-    client, key = make_client(scopes=key_scope)
+    client, key = make_client(scopes=key_scope, SLACK_ADMINS="U0ADMIN,U0OTHER")
     needed = SCOPES[operation]
     forbidden = key_scope == "read" and not needed <= {"read"}
     # Load the schema as data and send through our own TestClient: schemathesis's ASGI transport would run the app's
@@ -145,7 +154,7 @@ def test_openapi_operation_fuzz(operation: str, key_scope: str, make_client: Any
             sent[0] += 1
             seen[str(response.status_code)] = seen.get(str(response.status_code), 0) + 1
             label = f"{operation} [{key_scope} key, {mode.value}] {response.request.method} {response.request.url}"
-            checks: list[Any] = [not_a_server_error]
+            checks: list[Any] = [not_a_server_error, status_code_conformance]
             if forbidden:
                 # valid requests: 403. A malformed body may be refused (400/415/422) before the scope is looked at:
                 # FastAPI parses the body before it runs dependencies. Either way nothing runs, never 2xx or 5xx.
@@ -154,6 +163,9 @@ def test_openapi_operation_fuzz(operation: str, key_scope: str, make_client: Any
                 _error_contract(response, label)
                 case.validate_response(response, checks=checks, headers=auth(key))
                 return
+            # A key with the operation's scope (admin has every scope) is authorised by that scope alone: never 401 or
+            # 403, whatever SLACK_ADMINS holds (403 is documented on every scoped route, for keys that lack the scope).
+            assert response.status_code not in (401, 403), f"{label}: a key with the scope got {response.status_code}"
             ctype = _content_type(response)
             if 200 <= response.status_code < 300:
                 if ctype.startswith("text/event-stream"):
