@@ -188,10 +188,10 @@ def create_app(
         app.include_router(module.router)
         if hasattr(module, "install"):
             module.install(app)
+    document_common_responses(app)  # 401/403/429/503 for scoped routes, 413/422 for bodies, in the OpenAPI document
 
     @app.post("/slack/events", include_in_schema=False)
     async def slack_events(request: Request) -> Any:
-    document_common_responses(app)  # 401/403/429/503 for scoped routes, 413/422 for bodies, in the OpenAPI document
         bolt = request.app.state.slack
         if bolt is None:
             return JSONResponse(
