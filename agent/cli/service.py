@@ -22,15 +22,24 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     doctor.add_argument("--json", action="store_true", help="print one JSON object")
     doctor.set_defaults(func=cmd_doctor)
 
-    apikey = sub.add_parser("apikey", help="manage API keys (stored hashed in MongoDB)")
+    apikey = sub.add_parser(
+        "apikey",
+        help="manage API keys (stored hashed in MongoDB)",
+        description="Keys live in the desk's database: run these with the server's --data-dir (or its MONGO_URI and "
+        "MONGO_DB), or the server will not know the key.",
+    )
     apikey_sub = apikey.add_subparsers(dest="apikey_command", metavar="ACTION", required=True)
-    create = apikey_sub.add_parser("create", help="create a key and print it once")
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument(
+        "--data-dir", type=Path, default=None, help="the desk's data dir, as given to `serve` (default: DATA_DIR)"
+    )
+    create = apikey_sub.add_parser("create", help="create a key and print it once", parents=[where])
     create.add_argument("--scopes", required=True, help="comma-separated: read,trade,approve,admin")
     create.add_argument("--name", default="cli", help="a label for the key")
     create.set_defaults(func=cmd_apikey_create)
-    lst = apikey_sub.add_parser("list", help="list keys (never their secrets)")
+    lst = apikey_sub.add_parser("list", help="list keys (never their secrets)", parents=[where])
     lst.set_defaults(func=cmd_apikey_list)
-    revoke = apikey_sub.add_parser("revoke", help="revoke a key by its id")
+    revoke = apikey_sub.add_parser("revoke", help="revoke a key by its id", parents=[where])
     revoke.add_argument("key_id")
     revoke.set_defaults(func=cmd_apikey_revoke)
 
@@ -94,40 +103,51 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if report["ok"] else 1
 
 
-def _store():  # type: ignore[no-untyped-def]
+def _store(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from agent.api.auth import ApiKeyStore
     from core import storage
 
+    _apply_data_dir(getattr(args, "data_dir", None))
     return ApiKeyStore(storage.get_db())
 
 
+def _desk_database() -> str:
+    """Which desk a key belongs to, in words (never the URI: it may carry a password)."""
+    settings = get_settings()
+    if settings.mongo_uri:
+        return f"database {settings.mongo_db!r} on MONGO_URI"
+    return f"database {settings.mongo_db!r} in {settings.data_dir}"
+
+
 def cmd_apikey_create(args: argparse.Namespace) -> int:
-    from agent.api.auth import AuthError
+    from agent.api.auth import AuthError, parse_scopes
 
     try:
-        key, principal = _store().create(args.name, args.scopes)
+        parse_scopes(args.scopes)  # bad input is refused before a database is started
     except AuthError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    key, principal = _store(args).create(args.name, args.scopes)
     print(key)
     print(
-        f"key id {principal.key_id}, scopes {','.join(sorted(principal.scopes))}: store it now, it is not shown again",
+        f"key id {principal.key_id}, scopes {','.join(sorted(principal.scopes))}, for the desk using "
+        f"{_desk_database()}: store it now, it is not shown again",
         file=sys.stderr,
     )
     return 0
 
 
 def cmd_apikey_list(args: argparse.Namespace) -> int:
-    for item in _store().list():
+    for item in _store(args).list():
         print(json.dumps(item, default=str))
     return 0
 
 
 def cmd_apikey_revoke(args: argparse.Namespace) -> int:
-    if _store().revoke(args.key_id):
+    if _store(args).revoke(args.key_id):
         print(f"revoked {args.key_id}")
         return 0
-    print(f"error: no active key with id {args.key_id}", file=sys.stderr)
+    print(f"error: no active key with id {args.key_id} in {_desk_database()}", file=sys.stderr)
     return 1
 
 
