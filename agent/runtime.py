@@ -102,7 +102,7 @@ def as_langchain_tool(spec: ToolSpec) -> StructuredTool:
     # The schema the model sees forbids unknown fields, so nothing like `approved: true` is silently dropped:
     # the model is told its argument was refused.
     strict_args = type(
-        spec.args.__name__, (spec.args,), {"model_config": ConfigDict(**spec.args.model_config, extra="forbid")}
+        spec.args.__name__, (spec.args,), {"model_config": ConfigDict(**{**spec.args.model_config, "extra": "forbid"})}
     )
     return StructuredTool.from_function(
         func=run,

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
+from core.strict import StrictModel
 from tools.registry import ToolError, tool
 from trading.backtest.data import DataError, load_market
 from trading.backtest.metrics import TIMEFRAME_MS, periods_per_year
@@ -35,7 +36,7 @@ def _sig(x: Any) -> Any:
     return x
 
 
-class StrategyArgs(BaseModel):
+class StrategyArgs(StrictModel):
     """Which strategy on which market: shared by the tools and the HTTP backtest body."""
 
     strategy: str = Field(description=f"one of {', '.join(STRATEGY_NAMES)}")

@@ -10,8 +10,9 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
+from core.strict import StrictModel
 from tools.registry import ToolError, tool
 
 if TYPE_CHECKING:
@@ -185,7 +186,7 @@ def compact(forecast: dict[str, Any], max_points: int = 24) -> dict[str, Any]:
     return out
 
 
-class ForecastArgs(BaseModel):
+class ForecastArgs(StrictModel):
     symbol: str = Field(min_length=3, max_length=30, description="Market symbol, e.g. BTC/USDT")
     timeframe: str = Field(default="1h", description=f"Candle timeframe, one of {', '.join(TIMEFRAMES)}")
     horizon: int = Field(default=24, ge=1, le=500, description="Steps (candles) ahead; at most the model's horizon")

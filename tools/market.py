@@ -7,8 +7,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
+from core.strict import StrictModel
 from tools.registry import ToolError, tool
 from trading.exchanges import ExchangeError, ExchangeUnavailable, MarketSource, UnknownSymbol, get_market_source
 from trading.exchanges.base import TIMEFRAME_MS
@@ -23,7 +24,7 @@ def _norm_symbol(value: str) -> str:
     return value
 
 
-class TickerArgs(BaseModel):
+class TickerArgs(StrictModel):
     symbol: str = Field(min_length=3, max_length=30, description="Market symbol, e.g. BTC/USDT")
     exchange: str | None = Field(default=None, max_length=30, description="ccxt exchange id; default: configured")
 
@@ -148,7 +149,7 @@ def candles_view(symbol: str, exchange: str | None = None, timeframe: str = "1h"
     }
 
 
-class CompareArgs(BaseModel):
+class CompareArgs(StrictModel):
     symbol: str = Field(min_length=3, max_length=30, description="Market symbol, e.g. BTC/USDT")
     side: str = Field(default="buy", pattern="^(buy|sell)$")
     amount: float | None = Field(default=None, gt=0, le=1e9, description="Size in base units (default: top size)")

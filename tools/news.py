@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 from pymongo.database import Database
 
+from core.strict import StrictModel
 from knowledge.events import EVENT_TYPES
 from knowledge.impact import Candles, ImpactError
 from knowledge.retrieval import SearchHit
@@ -64,7 +65,7 @@ def _render(hits: list[SearchHit]) -> dict[str, Any]:
     }
 
 
-class SearchNewsArgs(BaseModel):
+class SearchNewsArgs(StrictModel):
     query: str = Field(min_length=2, max_length=300, description="What to look for, e.g. 'ETF inflows'")
     symbols: list[str] | None = Field(default=None, max_length=10, description="Coins, e.g. ['BTC', 'ETH/USDT']")
     since_hours: float = Field(default=168, gt=0, le=24 * 365, description="Only news from the last N hours")
@@ -90,7 +91,7 @@ def search_news(args: SearchNewsArgs) -> dict[str, Any]:
     return {"query": args.query, **_render(hits)}
 
 
-class RecallNewsArgs(BaseModel):
+class RecallNewsArgs(StrictModel):
     query: str = Field(min_length=2, max_length=300, description="A situation to find precedents for")
     symbols: list[str] | None = Field(default=None, max_length=10)
     event_types: list[str] | None = Field(default=None, max_length=9, description=f"any of {list(EVENT_TYPES)}")
@@ -115,7 +116,7 @@ def recall_news(args: RecallNewsArgs) -> dict[str, Any]:
     return {"query": args.query, **_render(hits)}
 
 
-class NewsSentimentArgs(BaseModel):
+class NewsSentimentArgs(StrictModel):
     symbols: list[str] = Field(min_length=1, max_length=10, description="Coins, e.g. ['BTC', 'SOL']")
     half_life_hours: float = Field(default=24, gt=0, le=24 * 30)
     window_hours: float = Field(default=168, gt=0, le=24 * 90)
@@ -184,7 +185,7 @@ def impact_view(service: NewsService, *, event_type: str | None = None, symbol: 
     return report
 
 
-class NewsImpactArgs(BaseModel):
+class NewsImpactArgs(StrictModel):
     event_type: str | None = Field(default=None, description=f"one of {list(EVENT_TYPES)}; default all")
     symbol: str | None = Field(default=None, max_length=20, description="a coin, e.g. 'SOL' or 'SOL/USDT'")
     since_hours: float | None = Field(default=None, gt=0, le=24 * 3650, description="only events of the last N "

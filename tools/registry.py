@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from core.strict import unknown_fields_message
+
 ArgsT = TypeVar("ArgsT", bound=BaseModel)
 ToolFn = Callable[[Any], dict[str, Any]]
 
@@ -34,18 +36,15 @@ class ToolSpec:
         if not isinstance(raw_args, dict):
             return {"ok": False, "error": f"arguments for {self.name} must be a JSON object"}
         # Unknown keys are refused, not ignored: a model must not be able to smuggle fields such as `approved`.
-        unknown = sorted(set(raw_args) - set(self.args.model_fields))
+        unknown = sorted(set(raw_args) - set(self.args.model_fields), key=str)
         if unknown:
-            return {
-                "ok": False,
-                "error": f"unknown argument(s) for {self.name}: {', '.join(unknown)}; "
-                f"valid: {', '.join(self.args.model_fields)}",
-            }
+            return {"ok": False, "error": f"{self.name}: {unknown_fields_message(unknown, self.args.model_fields)}"}
         try:
             parsed = self.args.model_validate(raw_args)
         except ValidationError as exc:
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'args'}: {err['msg']}" for err in exc.errors()[:5]
+                f"{'.'.join(str(p) for p in err['loc']) or 'args'}: {str(err['msg']).removeprefix('Value error, ')}"
+                for err in exc.errors()[:5]
             )
             return {"ok": False, "error": f"invalid arguments for {self.name}: {problems}"}
         try:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from core.strict import StrictModel
 from tools.context import on_behalf_of
 from tools.registry import ToolError, tool
 from trading.execution.algos import Algo
@@ -28,21 +29,25 @@ def norm_symbol(value: str) -> str:
     return value
 
 
-class ProposeOrderArgs(BaseModel):
+class ProposeOrderArgs(StrictModel):
     symbol: str = Field(min_length=3, max_length=30, description="spot symbol, e.g. BTC/USDT")
     side: Side = Field(description="buy or sell")
     qty: float = Field(gt=0, le=1e9, description="quantity in the base asset (e.g. BTC)")
     type: OrderType = Field(default=OrderType.MARKET, description="market or limit")
-    limit_price: float | None = Field(default=None, gt=0, description="required for limit orders")
+    limit_price: float | None = Field(default=None, gt=0, le=1e9, description="required for limit orders")
     venue: str | None = Field(default=None, max_length=30, description="exchange id; default: the smart router")
     algo: Algo = Field(default=Algo.NONE, description="none, twap, vwap or iceberg")
     slices: int = Field(default=1, ge=1, le=100, description="child orders for twap/vwap")
     duration_s: float = Field(default=0.0, ge=0, le=86_400, description="schedule length for twap/vwap")
-    display_qty: float | None = Field(default=None, gt=0, description="iceberg clip size")
+    display_qty: float | None = Field(default=None, gt=0, le=1e9, description="iceberg clip size")
     reduce_only: bool = False
     allow_resize: bool = Field(default=False, description="let the risk gate shrink the order to fit limits")
-    stop_loss: float | None = Field(default=None, gt=0)
-    take_profit: float | None = Field(default=None, gt=0)
+    stop_loss: float | None = Field(
+        default=None, gt=0, le=1e9, description="buys only: sell if the bid falls to this price (below the entry)"
+    )
+    take_profit: float | None = Field(
+        default=None, gt=0, le=1e9, description="buys only: sell if the bid rises to this price (above the entry)"
+    )
     trailing_stop_pct: float | None = Field(default=None, gt=0, lt=1)
     note: str = Field(default="", max_length=500, description="why: shown to the approver")
 
@@ -59,6 +64,18 @@ class ProposeOrderArgs(BaseModel):
             raise ValueError("limit_price is only for limit orders")
         if self.algo is Algo.ICEBERG and self.display_qty is None:
             raise ValueError("an iceberg order needs display_qty")
+        if self.display_qty is not None and self.display_qty > self.qty:
+            raise ValueError("display_qty cannot exceed qty")
+        exits = [n for n in ("stop_loss", "take_profit", "trailing_stop_pct") if getattr(self, n) is not None]
+        if exits and self.side is not Side.BUY:
+            raise ValueError(f"{', '.join(exits)} protect a buy (a spot long); a sell has no position for them to exit")
+        sl, tp, lp = self.stop_loss, self.take_profit, self.limit_price
+        if sl is not None and tp is not None and not sl < tp:
+            raise ValueError(f"stop_loss {sl:g} must be below take_profit {tp:g}")
+        if lp is not None and sl is not None and not sl < lp:
+            raise ValueError(f"stop_loss {sl:g} must be below the limit price {lp:g}")
+        if lp is not None and tp is not None and not tp > lp:
+            raise ValueError(f"take_profit {tp:g} must be above the limit price {lp:g}")
         return self
 
     def to_request(self) -> OrderRequest:
@@ -124,7 +141,7 @@ def propose_order(args: ProposeOrderArgs) -> dict[str, Any]:
     return {"status": result.status, "order": compact_order(result.order), "reasons": result.reasons}
 
 
-class PortfolioArgs(BaseModel):
+class PortfolioArgs(StrictModel):
     by_venue: bool = Field(default=False, description="positions per venue instead of consolidated")
 
 
@@ -137,7 +154,7 @@ def get_portfolio(args: PortfolioArgs) -> dict[str, Any]:
     return get_trading_service().positions(by_venue=args.by_venue)
 
 
-class RiskArgs(BaseModel):
+class RiskArgs(StrictModel):
     include_limits: bool = Field(default=False, description="also list every limit")
 
 
@@ -160,7 +177,7 @@ SizingMethod = Literal["fixed_fractional", "atr", "vol_target", "kelly"]
 _SERIES = Field(default=None, min_length=3, max_length=5000)
 
 
-class SizePositionArgs(BaseModel):
+class SizePositionArgs(StrictModel):
     """Inputs of one sizing method; which fields are needed depends on `method`."""
 
     method: SizingMethod = Field(

@@ -36,7 +36,8 @@ def _readable(errors: list[dict[str, Any]]) -> str:
     parts = []
     for err in errors[:5]:
         loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-        parts.append(f"{loc}: {err.get('msg')}")
+        msg = str(err.get("msg") or "").removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}")
     more = f" (+{len(errors) - 5} more)" if len(errors) > 5 else ""
     return "invalid request: " + "; ".join(parts) + more
 

@@ -12,12 +12,13 @@ from pydantic import BaseModel, Field, field_validator
 
 from agent.api.auth import require_scope
 from core.cache import TTLCache
+from core.strict import StrictModel
 from tools.forecast import TIMEFRAMES, check_timeframe, compact, norm_symbol
 
 router = APIRouter(tags=["forecasts"])
 
 
-class ForecastRequest(BaseModel):
+class ForecastRequest(StrictModel):
     symbol: str = Field(min_length=3, max_length=30, examples=["BTC/USDT"])
     timeframe: str = Field(default="1h", description=f"one of {', '.join(TIMEFRAMES)}")
     horizon: int = Field(default=24, ge=1, le=500, description="steps ahead, at most the model's horizon")

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from agent.api.auth import require_scope
 from core.cache import TTLCache
+from core.strict import StrictModel
 from knowledge.events import EVENT_TYPES
 from knowledge.impact import ImpactError
 from knowledge.service import NewsService, set_service
@@ -97,7 +98,7 @@ def news_search(
     return {"query": q, "count": len(hits), "results": [h.as_dict() for h in hits]}
 
 
-class SentimentRequest(BaseModel):
+class SentimentRequest(StrictModel):
     texts: list[str] = Field(min_length=1, max_length=200)
     offline: bool | None = Field(default=None, description="force the offline model; default: LLM when configured")
 
@@ -183,7 +184,7 @@ async def news_impact(
         raise HTTPException(400, str(exc)) from exc
 
 
-class IngestRequest(BaseModel):
+class IngestRequest(StrictModel):
     query: str | None = Field(default=None, max_length=200, description="optional keyword filter / Google query")
     lookback_hours: float = Field(default=48.0, gt=0, le=24 * 30)
     retention_days: int | None = Field(default=180, ge=1, le=3650)

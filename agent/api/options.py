@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from agent.api.auth import require_scope
+from core.strict import StrictModel
 from tools.options import (
     ImpliedVolArgs,
     PriceOptionArgs,
@@ -21,7 +22,7 @@ from tools.options import (
 router = APIRouter(tags=["options"])
 
 
-class SurfaceRequest(BaseModel):
+class SurfaceRequest(StrictModel):
     chain_csv_text: str = Field(
         min_length=10,
         max_length=5_000_000,

@@ -16,7 +16,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 
 from agent.slack.cards import APPROVE, REJECT, CardStore, render_card, requester_user
-from agent.slack.parsing import ParseError, TradeRequest, parse_trade
+from agent.slack.parsing import USAGE, ParseError, TradeRequest, parse_trade
 from agent.slack.rendering import pick_sentiment, unavailable
 from agent.slack.runtime import SlackRuntime
 
@@ -102,9 +102,28 @@ class Approvals:
                 channel, user, f"Unknown venue `{req.venue}`. Venues on this desk: {', '.join(svc.venues)}."
             )
             return
-        from trading.oms.service import OrderRequest, TradingError
+        from pydantic import ValidationError
+
+        from tools.trading import ProposeOrderArgs
+        from trading.oms.service import TradingError
         from trading.types import OrderType, Side
 
+        try:  # the same model (bounds, exit levels) as the HTTP body and the agent's tool
+            request = ProposeOrderArgs(
+                symbol=req.symbol,
+                side=Side(req.side),
+                qty=req.qty,
+                type=OrderType.LIMIT if req.limit_price else OrderType.MARKET,
+                limit_price=req.limit_price,
+                venue=req.venue,
+                stop_loss=req.stop_loss,
+                take_profit=req.take_profit,
+                note=f"slack /trade by {user}",
+            ).to_request()
+        except ValidationError as exc:
+            problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors()[:3])
+            await self.rt.ephemeral(channel, user, f"Not proposed: {problems}. Usage: {USAGE['/trade']}")
+            return
         try:
             progress = await self.rt.client.chat_postMessage(
                 channel=channel,
@@ -118,26 +137,23 @@ class Approvals:
             return
         ts = str(progress["ts"])
         channel = str(progress.get("channel") or channel)
-        request = OrderRequest(
-            symbol=req.symbol,
-            side=Side(req.side),
-            qty=req.qty,
-            type=OrderType.LIMIT if req.limit_price else OrderType.MARKET,
-            limit_price=req.limit_price,
-            venue=req.venue,
-            note=f"slack /trade by {user}",
-        )
         extra_task = asyncio.create_task(self._context(req.symbol))
         try:
             result = await self.rt.on_trading_loop(svc.propose_async(request, actor(user), source="slack"))
-        except TradingError as exc:
+        except Exception as exc:  # the card never stays on "checking risk": it ends in a decision or this error
             extra_task.cancel()
+            if not isinstance(exc, TradingError):
+                log.exception("slack /trade proposal failed")
             text = f":x: Could not propose {req.describe()}: {exc}"
             await self.rt.client.chat_update(channel=channel, ts=ts, text=text)
             self.rt.audit.record("slack.trade.propose", f"slack:{user}", source="slack", outcome="error",
-                                 error=str(exc))
+                                 error=str(exc)[:300])
             return
-        extra = await extra_task
+        try:
+            extra = await extra_task
+        except Exception as exc:  # context (forecast, news) is optional on the card
+            log.warning("trade card context failed: %s", exc)
+            extra = {}
         order = result.order
         if order is None:
             await self.rt.client.chat_update(channel=channel, ts=ts, text=f":x: Could not propose: {result.reasons}")

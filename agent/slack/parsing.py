@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from agent.scheduler.cadence import Cadence, CadenceError, parse_cadence
+from core.strict import closest_field
 
 USAGE: dict[str, str] = {
     "/analyze": "`/analyze SYMBOL`, e.g. `/analyze BTC/USDT`",
@@ -14,8 +15,8 @@ USAGE: dict[str, str] = {
     "/option": "`/option call|put SYMBOL STRIKE EXPIRY [vol PCT]`, e.g. `/option call BTC/USDT 70000 30d` or "
     "`/option put ETH/USDT 3000 2026-03-27 vol 55`",
     "/news": "`/news QUERY`, e.g. `/news bitcoin ETF`",
-    "/trade": "`/trade buy|sell QTY SYMBOL [limit PRICE] [VENUE]`, e.g. `/trade buy 0.01 BTC/USDT` or "
-    "`/trade sell 0.5 ETH/USDT limit 3500 binance`",
+    "/trade": "`/trade buy|sell QTY SYMBOL [limit PRICE] [VENUE] [stop_loss=PRICE] [take_profit=PRICE]`, e.g. "
+    "`/trade buy 0.01 BTC/USDT stop_loss=58000` or `/trade sell 0.5 ETH/USDT limit 3500 binance`",
     "/positions": "`/positions`",
     "/risk": "`/risk`",
     "/briefing": "`/briefing now [SYMBOLS]`, `/briefing schedule daily 08:00 UTC #channel BTC/USDT,ETH/USDT`, "
@@ -58,6 +59,10 @@ def normalise_symbol(token: str) -> str | None:
     return None
 
 
+# The largest quantity or price a command takes (the HTTP and tool models bound them the same way).
+MAX_NUMBER = 1e9
+
+
 def _number(token: str, what: str, command: str) -> float:
     try:
         value = float(token.replace(",", "").replace("_", ""))
@@ -65,6 +70,8 @@ def _number(token: str, what: str, command: str) -> float:
         raise ParseError(f"`{token}` is not a number ({what}).", command) from None
     if not value > 0 or value != value or value == float("inf"):
         raise ParseError(f"{what} must be a positive number, got `{token}`.", command)
+    if value > MAX_NUMBER:
+        raise ParseError(f"{what} must be at most {MAX_NUMBER:,.0f}, got `{token}`.", command)
     return value
 
 
@@ -102,11 +109,41 @@ class TradeRequest:
     symbol: str
     limit_price: float | None = None
     venue: str | None = None
+    stop_loss: float | None = None
+    take_profit: float | None = None
 
     def describe(self) -> str:
         price = f" limit {self.limit_price:,.8g}" if self.limit_price else " at market"
         venue = f" on {self.venue}" if self.venue else ""
-        return f"{self.side} {self.qty:g} {self.symbol}{price}{venue}"
+        exits = "".join(
+            f", {name} {value:,.8g}"
+            for name, value in (("stop-loss", self.stop_loss), ("take-profit", self.take_profit))
+            if value is not None
+        )
+        return f"{self.side} {self.qty:g} {self.symbol}{price}{venue}{exits}"
+
+
+# `key=value` options of /trade: the canonical name, then the short spellings people type.
+TRADE_OPTIONS: dict[str, str] = {
+    "limit": "limit", "price": "limit", "venue": "venue", "exchange": "venue",
+    "stop_loss": "stop_loss", "sl": "stop_loss", "stop": "stop_loss",
+    "take_profit": "take_profit", "tp": "take_profit",
+}  # fmt: skip
+
+
+def _trade_option(token: str, cmd: str) -> tuple[str, str]:
+    key, _, value = token.partition("=")
+    name = TRADE_OPTIONS.get(key.strip().lower())
+    if name is None:
+        valid = sorted(set(TRADE_OPTIONS.values()))
+        near = closest_field(key, list(TRADE_OPTIONS))
+        hint = f" Did you mean `{TRADE_OPTIONS[near]}=`?" if near else ""
+        raise ParseError(
+            f"Unknown option `{key}`.{hint} Options: {', '.join(f'`{v}=`' for v in valid)}.", cmd
+        )
+    if not value.strip():
+        raise ParseError(f"`{key}=` needs a value.", cmd)
+    return name, value.strip()
 
 
 def parse_trade(text: str) -> TradeRequest:
@@ -123,10 +160,23 @@ def parse_trade(text: str) -> TradeRequest:
         raise ParseError(f"`{tokens[2]}` is not a trading pair.", cmd)
     limit: float | None = None
     venue: str | None = None
+    exits: dict[str, float] = {}
     rest = tokens[3:]
     i = 0
     while i < len(rest):
         tok = rest[i].lower()
+        if "=" in tok:
+            name, value = _trade_option(rest[i], cmd)
+            if name == "venue":
+                if not re.fullmatch(r"[a-z][a-z0-9_.-]{1,30}", value.lower()):
+                    raise ParseError(f"`{value}` is not a venue id.", cmd)
+                venue = value.lower()
+            elif name == "limit":
+                limit = _number(value, "PRICE", cmd)
+            else:
+                exits[name] = _number(value, name, cmd)
+            i += 1
+            continue
         if tok in ("limit", "@", "at"):
             if i + 1 >= len(rest):
                 raise ParseError("`limit` needs a price.", cmd)
@@ -138,7 +188,9 @@ def parse_trade(text: str) -> TradeRequest:
             i += 1
             continue
         raise ParseError(f"I do not understand `{rest[i]}`.", cmd)
-    return TradeRequest(side, qty, symbol, limit, venue)
+    if exits and side != "buy":
+        raise ParseError("stop_loss and take_profit protect a buy; a sell has no position for them to exit.", cmd)
+    return TradeRequest(side, qty, symbol, limit, venue, exits.get("stop_loss"), exits.get("take_profit"))
 
 
 @dataclass(frozen=True)
