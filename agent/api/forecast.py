@@ -8,7 +8,7 @@ import math
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
 from agent.api.auth import require_scope
 from core.cache import TTLCache
