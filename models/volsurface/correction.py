@@ -122,16 +122,21 @@ def fit_correction(
     c0, c1, c2 = corr.derivatives(kk)
     lo_b = lower(kk) if lower is not None else None
     hi_b = upper(kk) if upper is not None else None
+    # floors relative to the SVI slice itself (s = 0 always passes): where SVI already sits within the margin of a
+    # bound, the correction may not move it any closer
+    g_req = np.minimum(G_FLOOR, durrleman_g(kk, w0, w1, w2))
+    lo_req = np.minimum(lo_b * (1.0 + CAL_FLOOR), w0) if lo_b is not None else None
+    hi_req = np.maximum(hi_b * (1.0 - CAL_FLOOR), w0) if hi_b is not None else None
 
     def ok(s: float) -> bool:
         w = w0 + s * c0
         if np.any(w <= 0):
             return False
-        if np.min(durrleman_g(kk, w, w1 + s * c1, w2 + s * c2)) < G_FLOOR:
+        if np.any(durrleman_g(kk, w, w1 + s * c1, w2 + s * c2) < g_req):
             return False
-        if lo_b is not None and np.any(w < lo_b * (1.0 + CAL_FLOOR)):
+        if lo_req is not None and np.any(w < lo_req):
             return False
-        return not (hi_b is not None and np.any(w > hi_b * (1.0 - CAL_FLOOR)))
+        return not (hi_req is not None and np.any(w > hi_req))
 
     if ok(1.0):
         return corr
