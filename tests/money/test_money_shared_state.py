@@ -130,3 +130,19 @@ async def test_front_doors_say_unknown_rather_than_a_number(desk: Desk) -> None:
     assert "Equity: *unknown* (equity unknown: no mark for BTC/USDT)" in pos_text
     assert "equity unknown: no mark for BTC/USDT: loss limits wait for a price" in risk
     assert "daily loss" not in risk and "Desk *active*" in risk
+
+
+async def test_the_fold_always_equals_a_replay_even_when_a_fill_lands_behind(desk: Desk) -> None:
+    """Another process's fill can carry a lower `seq` than one already folded (it was stamped first, inserted
+    later): the book then refolds, so every process computes what a restart would."""
+    from trading.portfolio.book import Portfolio
+
+    svc = desk.svc
+    await _buy_19pct(svc)
+    first = svc.store.fills.find_one({})
+    assert first is not None
+    late = {**first, "_id": "other-process:1", "qty": 0.01, "price": 40_000.0, "seq": int(first["seq"]) - 1}
+    svc.store.fills.insert_one(late)
+    replay = Portfolio.replay({"alpha": {"USDT": 100_000.0}}, svc.store.all_fills())
+    assert svc.portfolio.consolidated_rows({}) == replay.consolidated_rows({})
+    assert svc.portfolio.consolidated()["BTC/USDT"] == pytest.approx(POSITION_QTY + 0.01)

@@ -167,6 +167,10 @@ class OmsStore:
         fold saw fewer refolds. The collection count is metadata (~1 ms on nx-27017), not a scan."""
         return int(self.fills.estimated_document_count())
 
+    def fills_after(self, seq: int) -> list[Doc]:
+        """Fills with a `seq` above `seq`, in order (served by the `seq` index)."""
+        return list(self.fills.find({"seq": {"$gt": seq}}).sort([("seq", ASCENDING)]))
+
     def all_fills(self) -> list[Doc]:
         return list(self.fills.find({}).sort([("seq", ASCENDING)]))
 
