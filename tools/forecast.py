@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 TIMEFRAMES = ("1m", "5m", "15m", "30m", "1h", "4h", "1d")
 _SYMBOL = re.compile(r"^[A-Z0-9]{2,12}/[A-Z0-9]{2,8}$")
-FORECAST_HISTORY = 400  # candles fetched for a forecast (the model needs about 3 windows)
+FORECAST_HISTORY = 1_000  # candles fetched for a forecast (about 3 windows, and the interval's volatility history)
 
 
 def norm_symbol(value: str) -> str:
@@ -100,7 +100,11 @@ def run_forecast(
         if not pair_path and not pair_symbol:
             raise ForecastError("this model uses a second symbol's returns; give that symbol's candles")
         pair, _ = load_candles(str(pair_symbol or ""), timeframe, data_path=pair_path)
-    result = make_forecast(engine, record, candles, horizon=horizon, pair=pair)
+    # the interval's adaptive state learns from the candles closed since it last ran, and is stored again
+    from models.lstm.online import IntervalStateStore, updated_state
+
+    state, _ = updated_state(IntervalStateStore(database), engine, record, candles, pair)
+    result = make_forecast(engine, record, candles, horizon=horizon, pair=pair, interval_state=state)
     result["data"] = source
     if source.get("simulated"):
         result["verdict"] += " The candles are SIMULATED (no real venue answered)."
@@ -179,6 +183,11 @@ def compact(forecast: dict[str, Any], max_points: int = 24) -> dict[str, Any]:
         "skill": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in skill.items()},
         "beats_random_walk": forecast["beats_random_walk"],
         "verdict": forecast["verdict"],
+        "status": forecast.get("status"),
+        "interval_calibration": {
+            k: (round(v, 4) if isinstance(v, float) else v)
+            for k, v in (forecast.get("interval_calibration") or {}).items()
+        },
         "data": forecast.get("data"),
     }
     if "chart" in forecast:

@@ -1,4 +1,5 @@
-"""The desk's own recurring jobs: LSTM retraining (models.lstm.jobs.retrain_job) and news ingestion
+"""The desk's own recurring jobs: LSTM retraining (models.lstm.jobs.retrain_job), the LSTM interval's online update
+(models.lstm.jobs.update_intervals_job, `interval_update_schedule`) and news ingestion
 (`ingest_job` in knowledge, when that package provides one). Each is registered only if its code is installed;
 cadences come from settings when present (`retrain_schedule`, `news_ingest_schedule`, e.g. "daily 02:00 UTC";
 "off" disables), else the defaults below.
@@ -26,6 +27,7 @@ Doc = dict[str, Any]
 
 DEFAULT_RETRAIN = "daily 02:00 UTC"
 DEFAULT_INGEST = "hourly :05"
+DEFAULT_INTERVAL_UPDATE = "hourly :01"  # just after each hourly candle closes
 INGEST_MODULES = ("knowledge.jobs", "knowledge.ingest", "knowledge.pipeline", "knowledge.service")
 
 
@@ -84,6 +86,23 @@ def system_jobs(settings: Settings, db: Database[Doc]) -> list[SystemJob]:
 
             jobs.append(SystemJob(JobSpec("system:retrain", "retrain", "all", retrain_cadence, "LSTM retraining"),
                                   retrain))
+    # the interval's online update belongs to the LSTM models: off when their retraining is off
+    interval_cadence = _cadence(settings, "interval_update_schedule", DEFAULT_INTERVAL_UPDATE)
+    if interval_cadence is not None and retrain_cadence is not None:
+        try:
+            from models.lstm.jobs import update_intervals_job
+        except ImportError:
+            update_intervals_job = None  # type: ignore[assignment]
+        if update_intervals_job is not None:
+            update_fn = update_intervals_job
+
+            async def update_intervals(key: str) -> object:
+                symbols = list(settings.symbols) if key == "all" else key.split(",")
+                return await asyncio.to_thread(update_fn, symbols, db=db)
+
+            jobs.append(SystemJob(JobSpec("system:interval_update", "interval_update", "all", interval_cadence,
+                                          "LSTM interval: learn from closed candles (adaptive conformal)"),
+                                  update_intervals))
     ingest_cadence = _cadence(settings, "news_ingest_schedule", DEFAULT_INGEST)
     ingest_fn = _find_ingest()
     if ingest_cadence is not None and ingest_fn is not None:

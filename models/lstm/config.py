@@ -20,7 +20,9 @@ class LSTMConfig:
     window: int = 60  # input steps per sample
     horizon: int = 24  # the model forecasts cumulative log returns for steps 1..horizon
     features: tuple[str, ...] = ()  # optional extras beside the close's log return: volume, range, pair
-    val_fraction: float = 0.15  # tail of the training data used for early stopping and interval calibration
+    val_fraction: float = 0.15  # part of the training data used for early stopping (not fitted on)
+    cal_fraction: float = 0.15  # tail of the training data the interval is calibrated on (neither fitted nor
+    # used for early stopping); 0 calibrates on the early-stopping split
     # network
     layers: int = 4
     units: int = 50
@@ -39,7 +41,9 @@ class LSTMConfig:
     uncertainty: Uncertainty = "quantile"  # quantile heads (one pass) or Monte Carlo dropout (mc_samples passes)
     interval: float = 0.8  # nominal coverage of the prediction interval
     mc_samples: int = 30
-    conformal: bool = True  # widen/narrow the raw interval on the validation split (normalised split conformal)
+    conformal: bool = True  # widen/narrow the raw interval on the calibration fold (normalised split conformal)
+    aci_gamma: float = 0.01  # adaptive conformal step size as outcomes arrive (0 = static split conformal)
+    aci_refresh: bool = False  # learnt scores replace the calibration fold's oldest ones (else only alpha adapts)
     # inference
     jit_compile: bool = True  # XLA-compiled tf.function for inference
     # evaluation (walk-forward, rolling origin)
@@ -60,6 +64,10 @@ class LSTMConfig:
             problems.append(f"unknown feature(s) {unknown}; known: {list(KNOWN_FEATURES)}")
         if not 0.05 <= self.val_fraction <= 0.5:
             problems.append("val_fraction must be in [0.05, 0.5]")
+        if not (self.cal_fraction == 0 or 0.05 <= self.cal_fraction <= 0.5):
+            problems.append("cal_fraction must be 0 or in [0.05, 0.5]")
+        if not 0.0 <= self.aci_gamma <= 0.5:
+            problems.append("aci_gamma must be in [0, 0.5]")
         if not 1 <= self.layers <= 8:
             problems.append("layers must be in [1, 8]")
         if not 1 <= self.units <= 1_024:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from models.lstm.config import LSTMConfig
+from models.lstm.volatility import variance_components
 
 CANDLE_COLUMNS: tuple[str, ...] = ("timestamp_ms", "open", "high", "low", "close", "volume")
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
@@ -140,6 +141,7 @@ class Prepared:
     features: FloatArray  # (N, F)
     targets: FloatArray  # (N, H)
     vol: FloatArray  # (N,) trailing one-step volatility
+    var_components: FloatArray  # (N, 3) one-step variance estimates known at t (models.lstm.volatility)
     first_origin: int  # first t with a full window of finite features
     feature_names: list[str]
 
@@ -168,12 +170,14 @@ def prepare(candles: pd.DataFrame, config: LSTMConfig, pair: pd.DataFrame | None
     if idx.size == 0:
         raise DataError("no complete feature window: check the pair candles overlap the main symbol's")
     close = candles["close"].to_numpy(dtype=np.float64)
+    vol = trailing_vol(feats[:, 0], config.window)
     return Prepared(
         timestamps=candles["timestamp_ms"].to_numpy(dtype=np.int64),
         close=close,
         features=np.nan_to_num(feats),
         targets=build_targets(close, config.horizon),
-        vol=trailing_vol(feats[:, 0], config.window),
+        vol=vol,
+        var_components=variance_components(feats[:, 0], vol),
         first_origin=int(idx[0]),
         feature_names=feature_names(config),
     )
@@ -241,18 +245,26 @@ def make_windows(features_scaled: FloatArray, origins: IntArray, window: int) ->
 @dataclass
 class Split:
     train: IntArray
-    val: IntArray
+    val: IntArray  # early stopping
+    cal: IntArray  # interval calibration (the validation origins when no separate fold is asked for)
 
 
-def split_train_val(prep: Prepared, start: int, end: int, val_fraction: float, horizon: int) -> Split:
-    """Origins for training and validation inside candles [start, end): targets stay before `end`, and training
-    origins are purged so that their targets end before the first validation origin."""
+def split_train_val(
+    prep: Prepared, start: int, end: int, val_fraction: float, horizon: int, cal_fraction: float = 0.0
+) -> Split:
+    """Origins for training, validation and calibration inside candles [start, end), in that time order: targets
+    stay before `end`, and each part's origins are purged so that their targets end before the next part begins."""
     usable = prep.origins_with_targets(start, end - horizon)
     if usable.size < 20:
         raise DataError(f"only {usable.size} usable samples before the cutoff; need at least 20 (more candles)")
+    cal = usable[:0]
+    if cal_fraction > 0:
+        n_cal = max(5, round(usable.size * cal_fraction))
+        cal = usable[-n_cal:]
+        usable = usable[usable + horizon <= cal[0]]
     n_val = max(5, round(usable.size * val_fraction))
     val = usable[-n_val:]
     train = usable[usable + horizon <= val[0]]
     if train.size < 10:
         raise DataError(f"only {train.size} training samples after the validation split; need more candles")
-    return Split(train=train, val=val)
+    return Split(train=train, val=val, cal=cal if cal.size else val)

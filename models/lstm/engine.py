@@ -16,8 +16,9 @@ import numpy as np
 from models.lstm.config import LSTMConfig
 from models.lstm.data import FloatArray, IntArray, Prepared, Scaler, make_windows
 from models.lstm.inference import Predictor
-from models.lstm.intervals import Calibration, apply_calibration
+from models.lstm.intervals import Calibration, apply_calibration, apply_offsets
 from models.lstm.tfenv import KerasModel, keras
+from models.lstm.volatility import interval_scale
 
 MODEL_FILE = "model.keras"
 SCALER_FILE = "scaler.json"
@@ -58,17 +59,27 @@ class LSTMEngine:
         inv = self.scaler.inverse_targets
         return Bands(mu=inv(mu_s), lo=inv(lo_s), hi=inv(hi_s))
 
+    def scale(self, components: FloatArray) -> FloatArray:
+        """(n, horizon) interval scale from (n, 3) variance components (the calibration's volatility mix)."""
+        return interval_scale(components, self.calibration.scale_weights(self.config.horizon))
+
     def predict_origins(self, prep: Prepared, origins: IntArray) -> Bands:
+        """Split-conformal bands (the calibration fold's offsets; no online update)."""
         raw = self.raw_bands(prep, origins)
-        lo, hi = apply_calibration(raw.mu, raw.lo, raw.hi, prep.vol[origins], self.calibration)
+        lo, hi = apply_calibration(raw.mu, raw.lo, raw.hi, prep.var_components[origins], self.calibration)
         return Bands(mu=raw.mu, lo=lo, hi=hi)
 
-    def predict_window(self, window: np.ndarray[Any, Any], vol: float) -> Bands:
-        """One already-scaled window (window, F): the latency-critical path (one compiled call)."""
+    def predict_window(
+        self, window: np.ndarray[Any, Any], components: FloatArray, offsets: list[float] | None = None
+    ) -> Bands:
+        """One already-scaled window (window, F) and its (3,) variance components: the latency-critical path (one
+        compiled call). `offsets`: the adaptive state's current offsets (default: the split calibration's)."""
         mu_s, lo_s, hi_s = self.predictor.bands(window[None, ...])
         inv = self.scaler.inverse_targets
         mu, lo, hi = inv(mu_s), inv(lo_s), inv(hi_s)
-        lo2, hi2 = apply_calibration(mu, lo, hi, np.asarray([vol]), self.calibration)
+        scale = self.scale(np.asarray(components, dtype=np.float64).reshape(1, -1))
+        q = np.asarray(self.calibration.offsets if offsets is None else offsets, dtype=np.float64)
+        lo2, hi2 = apply_offsets(mu, lo, hi, scale, q[: mu.shape[1]])
         return Bands(mu=mu, lo=lo2, hi=hi2)
 
     def save(self, directory: Path) -> None:

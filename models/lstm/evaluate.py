@@ -6,6 +6,14 @@ walk (zero return), drift (the training period's mean one-step log return times 
 EMA). Metrics per horizon step: RMSE, MAE, directional accuracy, interval coverage, and a Diebold-Mariano test of
 squared errors against the random walk (Harvey-Leybourne-Newbold small-sample correction, h-1 autocovariance lags
 for overlapping forecasts).
+
+Intervals: the network's band is conformalised on the fold's calibration split and then updated online through the
+test period exactly as the running service does (models.lstm.adaptive: each test origin first learns the outcomes
+that closed at it, then issues its band). The same origins get the interval baselines (models.lstm.baselines):
+GARCH(1,1) fitted on the fold's training returns and empirical quantiles of past h-step returns. Coverage and mean
+width are reported for each, plus the raw band and the split-conformal band without the online update, and the
+GARCH width rescaled to our measured coverage (an oracle rescaling in GARCH's favour) for a comparison at equal
+coverage.
 """
 
 from __future__ import annotations
@@ -18,8 +26,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from models.lstm.adaptive import AdaptiveConformal, run_sequence
+from models.lstm.baselines import empirical_bands, garch_bands, matched_width
 from models.lstm.config import LSTMConfig
 from models.lstm.data import DataError, FloatArray, Prepared
+from models.lstm.intervals import apply_offsets, nonconformity
+from models.lstm.status import CALIBRATION_TOLERANCE
 from models.lstm.train import TrainInfo, fit
 
 SIGNIFICANCE = 0.05
@@ -78,10 +90,39 @@ class StepMetrics:
     dir_acc_ema: float | None
     dm_stat: float
     dm_p: float
+    interval: float = 0.8
+    coverage_raw: float = float("nan")  # the network's band before any calibration
+    coverage_split: float = float("nan")  # split conformal only (no online update)
+    mean_width_split: float = float("nan")
+    coverage_garch: float = float("nan")
+    mean_width_garch: float = float("nan")
+    width_garch_matched: float = float("nan")  # GARCH's band rescaled to cover what ours covered
+    coverage_empirical: float = float("nan")
+    mean_width_empirical: float = float("nan")
+    width_empirical_matched: float = float("nan")
 
     @property
     def rmse_ratio_rw(self) -> float:
         return self.rmse / self.rmse_rw if self.rmse_rw > 0 else float("nan")
+
+    @property
+    def width_ratio_garch(self) -> float:
+        """Our mean width over GARCH's, each at its own measured coverage."""
+        return self.mean_width / self.mean_width_garch if self.mean_width_garch > 0 else float("nan")
+
+    @property
+    def width_ratio_garch_matched(self) -> float:
+        """Our mean width over GARCH's rescaled to our coverage (equal coverage)."""
+        return self.mean_width / self.width_garch_matched if self.width_garch_matched > 0 else float("nan")
+
+    @property
+    def width_ratio_empirical_matched(self) -> float:
+        m = self.width_empirical_matched
+        return self.mean_width / m if m > 0 else float("nan")
+
+    @property
+    def calibrated(self) -> bool:
+        return bool(abs(self.coverage - self.interval) <= CALIBRATION_TOLERANCE)
 
     @property
     def beats_random_walk(self) -> bool:
@@ -91,6 +132,10 @@ class StepMetrics:
         out: dict[str, Any] = dict(self.__dict__)
         out["rmse_ratio_rw"] = self.rmse_ratio_rw
         out["beats_random_walk"] = self.beats_random_walk
+        out["width_ratio_garch"] = self.width_ratio_garch
+        out["width_ratio_garch_matched"] = self.width_ratio_garch_matched
+        out["width_ratio_empirical_matched"] = self.width_ratio_empirical_matched
+        out["calibrated"] = self.calibrated
         return out
 
 
@@ -125,6 +170,18 @@ class WalkForwardReport:
             "beats_random_walk": s.beats_random_walk,
             "rmse_ratio_drift": s.rmse / s.rmse_drift if s.rmse_drift > 0 else None,
             "rmse_ratio_ema": s.rmse / s.rmse_ema if s.rmse_ema > 0 else None,
+            "calibrated": s.calibrated,
+            "mean_width": s.mean_width,
+            "coverage_raw": s.coverage_raw,
+            "coverage_split": s.coverage_split,
+            "coverage_garch": s.coverage_garch,
+            "mean_width_garch": s.mean_width_garch,
+            "width_ratio_garch": s.width_ratio_garch,
+            "width_ratio_garch_matched": s.width_ratio_garch_matched,
+            "coverage_empirical": s.coverage_empirical,
+            "mean_width_empirical": s.mean_width_empirical,
+            "width_ratio_empirical_matched": s.width_ratio_empirical_matched,
+            "sharper_than_garch": interval_verdict(s),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -157,28 +214,75 @@ def fold_cutoffs(prep: Prepared, config: LSTMConfig) -> list[tuple[int, int, int
     return out
 
 
-def walk_forward(prep: Prepared, config: LSTMConfig) -> WalkForwardReport:
+def interval_verdict(s: StepMetrics) -> str:
+    """Which interval is sharper at (about) equal coverage: ours or GARCH's."""
+    if not (math.isfinite(s.width_ratio_garch_matched) and math.isfinite(s.coverage_garch)):
+        return "unknown"
+    return "ours" if s.width_ratio_garch_matched < 1.0 else "garch"
+
+
+def _nanmean(x: FloatArray) -> float:
+    return float(np.mean(x)) if x.size and np.isfinite(x).all() else float("nan")
+
+
+def _cover(y: FloatArray, lo: FloatArray, hi: FloatArray) -> float:
+    if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+        return float("nan")
+    return float(np.mean((y >= lo) & (y <= hi)))
+
+
+def walk_forward(prep: Prepared, config: LSTMConfig, baselines: bool = True) -> WalkForwardReport:
     h_max = config.horizon
     ema = pd.Series(prep.close).ewm(span=config.ema_span, adjust=False).mean().to_numpy()
-    ys, mus, los, his, drifts, emas = [], [], [], [], [], []
+    keys = ("y", "mu", "lo", "hi", "drift", "ema", "raw_lo", "raw_hi", "split_lo", "split_hi", "g_lo", "g_hi",
+            "e_lo", "e_hi")
+    parts: dict[str, list[FloatArray]] = {k: [] for k in keys}
     folds: list[dict[str, Any]] = []
     infos: list[TrainInfo] = []
+    ret = prep.features[:, 0]  # raw one-step log returns (col 0)
     for k, (start, cutoff, stop) in enumerate(fold_cutoffs(prep, config)):
         engine, info = fit(prep, config, start, cutoff, desc=f"fold {k + 1}/{config.folds}")
         infos.append(info)
-        origins = np.arange(cutoff, stop, config.stride, dtype=np.int64)
-        bands = engine.predict_origins(prep, origins)
-        y = prep.targets[origins]
+        # the online interval walks every candle of the test period (as the service would); metrics use the stride
+        every = np.arange(cutoff, stop, dtype=np.int64)
+        pick = np.arange(0, every.size, config.stride)
+        origins = every[pick]
+        raw = engine.raw_bands(prep, every)
+        y_every = prep.targets[every]
+        scale = engine.scale(prep.var_components[every])
+        state = AdaptiveConformal.start(
+            engine.calibration, h_max, gamma=config.aci_gamma, refresh=config.aci_refresh
+        )
+        offsets = run_sequence(state, nonconformity(raw.lo, raw.hi, y_every, scale))
+        lo, hi = apply_offsets(raw.mu, raw.lo, raw.hi, scale, offsets)
+        split_lo, split_hi = apply_offsets(
+            raw.mu, raw.lo, raw.hi, scale, np.asarray(engine.calibration.offsets, dtype=np.float64)
+        )
+        y = y_every[pick]
         steps = np.arange(1, h_max + 1, dtype=np.float64)[None, :]
-        train_rets = prep.features[max(1, start + 1) : cutoff, 0]  # raw one-step log returns (col 0)
+        train_rets = ret[max(1, start + 1) : cutoff]
         drift = float(np.mean(train_rets)) * steps * np.ones((origins.size, 1))
         ema_pred = (np.log(ema[origins]) - np.log(prep.close[origins]))[:, None] * np.ones((1, h_max))
-        ys.append(y)
-        mus.append(bands.mu)
-        los.append(bands.lo)
-        his.append(bands.hi)
-        drifts.append(drift)
-        emas.append(ema_pred)
+        nan = np.full((origins.size, h_max), np.nan)
+        g_lo = g_hi = e_lo = e_hi = nan
+        garch_params: dict[str, float] | None = None
+        if baselines:
+            try:
+                gb, garch_params = garch_bands(ret, start, cutoff, origins, h_max, config.interval)
+                g_lo, g_hi = gb.lo, gb.hi
+            except (DataError, ValueError, np.linalg.LinAlgError):
+                pass  # too little data for GARCH: its columns stay NaN
+            try:
+                eb = empirical_bands(prep.targets, origins, h_max, config.interval)
+                e_lo, e_hi = eb.lo, eb.hi
+            except DataError:
+                pass
+        for key, val in (
+            ("y", y), ("mu", raw.mu[pick]), ("lo", lo[pick]), ("hi", hi[pick]), ("drift", drift), ("ema", ema_pred),
+            ("raw_lo", raw.lo[pick]), ("raw_hi", raw.hi[pick]), ("split_lo", split_lo[pick]),
+            ("split_hi", split_hi[pick]), ("g_lo", g_lo), ("g_hi", g_hi), ("e_lo", e_lo), ("e_hi", e_hi),
+        ):
+            parts[key].append(val)
         folds.append(
             {
                 "fold": k + 1,
@@ -187,12 +291,14 @@ def walk_forward(prep: Prepared, config: LSTMConfig) -> WalkForwardReport:
                 "test_to_ms": int(prep.timestamps[min(stop - 1 + h_max, len(prep) - 1)]),
                 "n_test": int(origins.size),
                 "val_raw_coverage_h1": engine.calibration.raw_coverage[0],
+                "cal_raw_coverage_h1": engine.calibration.raw_coverage[0],
+                "garch_params": garch_params,
                 **info.to_dict(),
             }
         )
-    y_all = np.concatenate(ys)
-    mu_all, lo_all, hi_all = np.concatenate(mus), np.concatenate(los), np.concatenate(his)
-    dr_all, ema_all = np.concatenate(drifts), np.concatenate(emas)
+    a = {key: np.concatenate(val) for key, val in parts.items()}
+    y_all, mu_all, lo_all, hi_all = a["y"], a["mu"], a["lo"], a["hi"]
+    dr_all, ema_all = a["drift"], a["ema"]
     steps_out: list[StepMetrics] = []
     for j in range(h_max):
         h = j + 1
@@ -201,6 +307,10 @@ def walk_forward(prep: Prepared, config: LSTMConfig) -> WalkForwardReport:
         e_rw = y  # random walk forecasts a zero log return
         dm_lag = max(0, math.ceil(h / config.stride) - 1)
         stat, p = dm_test(e, e_rw, dm_lag)
+        cov = float(np.mean((y >= lo_all[:, j]) & (y <= hi_all[:, j])))
+        g_lo, g_hi, e_lo, e_hi = a["g_lo"][:, j], a["g_hi"][:, j], a["e_lo"][:, j], a["e_hi"][:, j]
+        garch_ok = bool(np.isfinite(g_lo).all() and np.isfinite(g_hi).all())
+        emp_ok = bool(np.isfinite(e_lo).all() and np.isfinite(e_hi).all())
         steps_out.append(
             StepMetrics(
                 h=h,
@@ -208,7 +318,7 @@ def walk_forward(prep: Prepared, config: LSTMConfig) -> WalkForwardReport:
                 rmse=_rmse(e),
                 mae=float(np.mean(np.abs(e))),
                 dir_acc=_dir_acc(mu_all[:, j], y),
-                coverage=float(np.mean((y >= lo_all[:, j]) & (y <= hi_all[:, j]))),
+                coverage=cov,
                 mean_width=float(np.mean(hi_all[:, j] - lo_all[:, j])),
                 rmse_rw=_rmse(e_rw),
                 mae_rw=float(np.mean(np.abs(e_rw))),
@@ -218,6 +328,16 @@ def walk_forward(prep: Prepared, config: LSTMConfig) -> WalkForwardReport:
                 dir_acc_ema=_dir_acc(ema_all[:, j], y),
                 dm_stat=stat,
                 dm_p=p,
+                interval=config.interval,
+                coverage_raw=_cover(y, a["raw_lo"][:, j], a["raw_hi"][:, j]),
+                coverage_split=_cover(y, a["split_lo"][:, j], a["split_hi"][:, j]),
+                mean_width_split=_nanmean(a["split_hi"][:, j] - a["split_lo"][:, j]),
+                coverage_garch=_cover(y, g_lo, g_hi),
+                mean_width_garch=_nanmean(g_hi - g_lo),
+                width_garch_matched=matched_width(y, g_lo, g_hi, cov) if garch_ok else float("nan"),
+                coverage_empirical=_cover(y, e_lo, e_hi),
+                mean_width_empirical=_nanmean(e_hi - e_lo),
+                width_empirical_matched=matched_width(y, e_lo, e_hi, cov) if emp_ok else float("nan"),
             )
         )
     return WalkForwardReport(horizon=h_max, interval=config.interval, folds=folds, steps=steps_out, train=infos)

@@ -80,3 +80,48 @@ def retrain_job(
             error = f"{type(exc).__name__}: {exc}"
             results.append({"symbol": symbol, "timeframe": timeframe, "ok": False, "error": error})
     return results
+
+
+def update_intervals_job(
+    symbols: Sequence[str],
+    timeframe: str = "1h",
+    *,
+    db: Database[dict[str, Any]] | None = None,
+    root: Path | None = None,
+    limit: int = 1_000,
+    exchange: str | None = None,
+    candle_loader: CandleLoader | None = None,
+) -> list[dict[str, Any]]:
+    """Advance each served model's adaptive interval state through the candles closed since it last ran (run it
+    after each candle closes, e.g. hourly); one result per symbol ({symbol, ok, learnt, updated_through|error})."""
+    from models.lstm.online import IntervalStateStore, updated_state
+    from models.lstm.registry import ModelRegistry
+    from models.lstm.service import NoModelError, load_engine
+    from models.lstm.sources import from_market
+
+    if db is None:
+        from core.storage import get_db
+
+        db = get_db()
+    registry = ModelRegistry(db, root or default_models_root())
+    store = IntervalStateStore(db)
+    results: list[dict[str, Any]] = []
+    for symbol in symbols:
+        try:
+            record, engine = load_engine(registry, symbol, timeframe)
+            if "pair" in engine.config.features:
+                raise DataError("models with a pair feature are updated when they forecast")
+            if candle_loader is not None:
+                candles = candle_loader(symbol, timeframe)
+            else:
+                candles = from_market(symbol, timeframe, limit, exchange).candles
+            state, learnt = updated_state(store, engine, record, candles)
+            results.append({"symbol": symbol, "timeframe": timeframe, "ok": True, "model_id": record.model_id,
+                            "learnt": learnt, "updated_through_ms": state.last_key})
+        except (NoModelError, DataError, ValueError, OSError) as exc:
+            results.append({"symbol": symbol, "timeframe": timeframe, "ok": False, "error": str(exc)})
+        except Exception as exc:  # a job must report, not die
+            log.error("interval update %s %s crashed:\n%s", symbol, timeframe, traceback.format_exc())
+            results.append({"symbol": symbol, "timeframe": timeframe, "ok": False,
+                            "error": f"{type(exc).__name__}: {exc}"})
+    return results

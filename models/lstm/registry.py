@@ -26,10 +26,10 @@ from pymongo.errors import DuplicateKeyError
 from core.clock import utcnow
 from core.queries import eq
 from models.lstm.engine import LSTMEngine
+from models.lstm.status import SERVABLE, STATUSES, UNEVALUATED
 
 COLLECTION = "lstm_models"
 META_FILE = "meta.json"
-STATUSES = ("good", "rejected", "retired")
 
 
 def code_version() -> str:
@@ -96,7 +96,7 @@ class ModelRegistry:
         symbol: str,
         timeframe: str,
         metadata: dict[str, Any],
-        status: str = "good",
+        status: str = UNEVALUATED,
     ) -> ModelRecord:
         """Write the artifact and its metadata; returns the record. `metadata` should carry data_range, data_hash
         and metrics; config and code_version are added here."""
@@ -154,10 +154,16 @@ class ModelRegistry:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
 
-    def latest(self, symbol: str, timeframe: str, status: str | None = "good") -> ModelRecord | None:
-        query = eq(symbol=symbol, timeframe=timeframe, **({"status": status} if status is not None else {}))
-        for doc in self.col.find(query, sort=[("version", DESCENDING)]).limit(5):
+    def latest(
+        self, symbol: str, timeframe: str, status: str | tuple[str, ...] | None = SERVABLE
+    ) -> ModelRecord | None:
+        """The newest model with one of these statuses (default: any that is served; None: any at all)."""
+        wanted = (status,) if isinstance(status, str) else status
+        query = eq(symbol=symbol, timeframe=timeframe)
+        for doc in self.col.find(query, sort=[("version", DESCENDING)]).limit(50):
             rec = _record(doc)
+            if wanted is not None and rec.status not in wanted:
+                continue
             if (rec.path / META_FILE).is_file():  # skip a record whose files were deleted by hand
                 return rec
         return None

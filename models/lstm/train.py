@@ -1,5 +1,5 @@
 """Training: standardise on the training split, fit with early stopping (best weights restored) and a progress bar,
-then calibrate the interval on the validation split."""
+then calibrate the interval on a later calibration fold (split conformal; see models.lstm.intervals)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ class TrainInfo:
     epoch_seconds: list[float] = field(default_factory=list)
     train_start_ms: int = 0
     train_end_ms: int = 0  # last candle whose close entered any target
+    n_cal: int = 0  # calibration origins
 
     @property
     def mean_epoch_s(self) -> float:
@@ -39,6 +40,7 @@ class TrainInfo:
         return {
             "n_train": self.n_train,
             "n_val": self.n_val,
+            "n_cal": self.n_cal,
             "epochs_run": self.epochs_run,
             "best_epoch": self.best_epoch,
             "best_val_loss": self.best_val_loss,
@@ -83,7 +85,7 @@ class _Progress(keras.callbacks.Callback):  # type: ignore[misc]
 
 def fit(prep: Prepared, config: LSTMConfig, start: int, end: int, desc: str = "train") -> tuple[LSTMEngine, TrainInfo]:
     """Train on candles [start, end) (targets never reach `end`); returns the calibrated engine."""
-    split = split_train_val(prep, start, end, config.val_fraction, config.horizon)
+    split = split_train_val(prep, start, end, config.val_fraction, config.horizon, config.cal_fraction)
     scaler = fit_scaler(prep, split.train, config.window)
     feats = scaler.features(prep.features)
     x_tr = make_windows(feats, split.train, config.window)
@@ -114,18 +116,25 @@ def fit(prep: Prepared, config: LSTMConfig, start: int, end: int, desc: str = "t
 
     placeholder = Calibration(config.interval, [0.0] * config.horizon, [0.0] * config.horizon, 0, False)
     engine = LSTMEngine(model, config, scaler, placeholder, prep.feature_names)
-    raw = engine.raw_bands(prep, split.val)
+    raw = engine.raw_bands(prep, split.cal)  # the calibration fold: neither fitted on nor used to stop
     engine.calibration = calibrate(
-        raw.lo, raw.hi, prep.targets[split.val], prep.vol[split.val], config.interval, config.conformal
+        raw.mu,
+        raw.lo,
+        raw.hi,
+        prep.targets[split.cal],
+        prep.var_components[split.cal],
+        config.interval,
+        config.conformal,
     )
     info = TrainInfo(
         n_train=int(split.train.size),
         n_val=int(split.val.size),
+        n_cal=int(split.cal.size),
         epochs_run=len(timer.seconds),
         best_epoch=best_epoch,
         best_val_loss=min(val_losses) if val_losses else float("nan"),
         epoch_seconds=timer.seconds,
         train_start_ms=int(prep.timestamps[max(0, int(split.train[0]) - config.window + 1)]),
-        train_end_ms=int(prep.timestamps[int(split.val[-1]) + config.horizon]),
+        train_end_ms=int(prep.timestamps[int(max(split.val[-1], split.cal[-1])) + config.horizon]),
     )
     return engine, info

@@ -30,12 +30,12 @@ def test_calibration_reaches_nominal_coverage_under_changing_volatility() -> Non
 
     vol_c, y_c = draw(5_000)
     zero = np.zeros_like(y_c)
-    cal = calibrate(zero, zero, y_c, vol_c, 0.8)
+    cal = calibrate(zero, zero, zero, y_c, np.column_stack([vol_c**2] * 3), 0.8)
     assert cal.raw_coverage[0] == 0.0  # a zero-width raw band covers nothing
     assert cal.offsets[0] == pytest.approx(1.2816, abs=0.06)  # the normal's 90% quantile
     vol_t, y_t = draw(20_000)
     zt = np.zeros_like(y_t)
-    lo, hi = apply_calibration(zt, zt, zt, vol_t, cal)
+    lo, hi = apply_calibration(zt, zt, zt, np.column_stack([vol_t**2] * 3), cal)
     for h in range(horizon):
         assert coverage(y_t[:, h], lo[:, h], hi[:, h]) == pytest.approx(0.8, abs=0.02)
 

@@ -45,7 +45,7 @@ def test_save_load_round_trip_gives_identical_forecasts(tmp_path: Path) -> None:
     assert loaded.calibration == engine.calibration
     assert loaded.feature_names == ["ret", "range", "volume"]
     # the single-window fast path agrees with the batched path
-    one = loaded.predict_window(loaded.windows(prep, origins[-1:])[0], float(prep.vol[origins[-1]]))
+    one = loaded.predict_window(loaded.windows(prep, origins[-1:])[0], prep.var_components[origins[-1]])
     np.testing.assert_allclose(one.mu[0], after.mu[-1], rtol=1e-4, atol=1e-6)
     with pytest.raises(FileNotFoundError):
         LSTMEngine.load(tmp_path / "missing")

@@ -32,7 +32,8 @@ def test_train_register_and_forecast_with_skill(mongo_db: Database[dict[str, Any
     reg = ModelRegistry(mongo_db, tmp_path)
     outcome = train_and_register(candles, symbol="BTC/USDT", timeframe="1h", registry=reg, config=tiny_config(epochs=1))
     summary = outcome.to_dict()
-    assert summary["model"]["status"] == "good"
+    # a random walk: no skill to find, and the status says so (never a blanket "good")
+    assert summary["model"]["status"] in ("no_skill_calibrated", "no_skill_miscalibrated")
     assert summary["skill"]["h"] == 4 and summary["skill_h1"]["h"] == 1
     assert len(summary["walk_forward"]["folds"]) == 2
     meta = outcome.record.metadata
