@@ -11,24 +11,25 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
 from agent.api.auth import Principal, optional_principal, require_scope
 from agent.desk import Answer, Desk
+from core.strict import StrictModel
 
 router = APIRouter()
 
 _SYMBOL = re.compile(r"^[A-Z0-9]{2,12}/[A-Z0-9]{2,8}$")
 
 
-class AskRequest(BaseModel):
+class AskRequest(StrictModel):
     question: str = Field(min_length=1, max_length=4000, description="A question for the desk")
     session_id: str | None = Field(default=None, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")
     stream: bool = Field(default=False, description="Answer as server-sent events (tool events and tokens)")
     deep: bool = Field(default=False, description="Deeper analysis with LLM_DEEP_MODEL (default: LLM_MODEL)")
 
 
-class AnalyzeRequest(BaseModel):
+class AnalyzeRequest(StrictModel):
     symbol: str = Field(min_length=3, max_length=24, examples=["BTC/USDT"])
     session_id: str | None = Field(default=None, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")
     deep: bool = Field(default=False, description="Narrative from LLM_DEEP_MODEL (default: LLM_MODEL)")
