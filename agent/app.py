@@ -178,6 +178,9 @@ def create_app(
         description="A chat-driven crypto trading desk. Authenticate with `Authorization: Bearer <api key>` "
         "(create keys with `crypto-agent apikey create --scopes read,trade`).",
         lifespan=lifespan,
+        # /docs and /redoc are served by agent.api.web from assets shipped in a package (no CDN)
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.startup_hooks = []
     app.state.shutdown_hooks = []

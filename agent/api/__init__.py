@@ -9,4 +9,5 @@ ROUTER_MODULES: list[str] = [
     "agent.slack.routes",
     "agent.api.trading",
     "agent.api.news",
+    "agent.api.web",
 ]

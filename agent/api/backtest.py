@@ -35,6 +35,9 @@ class BacktestRequest(StrategyArgs):
     inventory: float = Field(default=0.4, gt=0, le=0.5, description="relative_value: equity fraction per leg")
     tilt: float = Field(default=0.4, gt=0, le=1, description="relative_value: scale of the spread weights")
     include_chart: bool = False
+    include_equity: bool = Field(
+        default=False, description="add `equity_curve` ([timestamp_ms, equity, buy_and_hold_equity], at most 1000 "
+        "points) and each trade's entry_ms/exit_ms (the web desk draws them)")
     optimize: Literal["grid", "optuna"] | None = Field(default=None, description="walk-forward parameter search")
     folds: int = Field(default=4, ge=1, le=20)
 
@@ -78,6 +81,25 @@ def _bars(req: BacktestRequest) -> tuple[list[Any], list[str]]:
     return bars, notes
 
 
+def _add_equity(out: dict[str, Any], res: Any, max_points: int = 1000) -> None:
+    """The equity curve thinned to at most `max_points` (the last bar always kept) and trade times in ms."""
+    ts, eq = res.timestamps, res.equity
+    n = len(eq)
+    bh = res.bh_equity if res.bh_equity is not None and len(res.bh_equity) == n else None
+    stride = max(1, -(-n // max_points))
+    idx = list(range(0, n, stride))
+    if idx and idx[-1] != n - 1:
+        idx.append(n - 1)
+    out["equity_curve"] = [
+        [int(ts[i]), round(float(eq[i]), 6), None if bh is None else round(float(bh[i]), 6)] for i in idx
+    ]
+    out["equity_columns"] = ["timestamp_ms", "equity", "buy_and_hold"]
+    for trade in out.get("trades", []):
+        for bar, key in (("entry_bar", "entry_ms"), ("exit_bar", "exit_ms")):
+            i = trade.get(bar)
+            trade[key] = int(ts[i]) if isinstance(i, int) and 0 <= i < n else None
+
+
 @router.post("/v1/backtests", dependencies=[Depends(require_scope("read"))])
 def create_backtest(req: BacktestRequest) -> dict[str, Any]:
     from trading.backtest.service import backtest, optimize
@@ -91,12 +113,14 @@ def create_backtest(req: BacktestRequest) -> dict[str, Any]:
             return out
         with tempfile.TemporaryDirectory() as tmp:
             chart = Path(tmp) / "equity.png" if req.include_chart else None
-            _, out = backtest(req.strategy, bars, req.timeframe, dict(req.params), req.mode, req.initial_cash,
+            res, out = backtest(req.strategy, bars, req.timeframe, dict(req.params), req.mode, req.initial_cash,
                               req.fee, req.slippage, req.participation, req.breakers, chart, req.book,
                               req.inventory, req.tilt)
             if chart is not None:
                 out["chart_png_base64"] = base64.b64encode(chart.read_bytes()).decode()
                 out.pop("chart", None)
+            if req.include_equity:
+                _add_equity(out, res)
     except ValueError as exc:
         raise HTTPException(422, detail=str(exc)) from exc
     out["data"] = notes
