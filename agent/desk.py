@@ -163,9 +163,11 @@ class Desk:
         source: str = "api",
         narrative: bool = True,
         deep: bool = False,
+        owner: str | None = None,
     ) -> Answer:
         check_symbol(symbol)  # an unknown market is a clear refusal (UnknownSymbol, nearby names), not a blank report
         session_id = session_id or uuid.uuid4().hex
+        owner = owner or source
         report = analyze(symbol, self.call_tool)
         text = render_markdown(report)
         uses = [ToolUse(**u) for u in report.tools_used]
@@ -187,7 +189,7 @@ class Desk:
             )
             started = time.monotonic()
             try:
-                result = self._agent(deep).run(self.memory.history(session_id), question, user=user)
+                result = self._agent(deep).run(self.memory.history(session_id, owner), question, user=user)
             except Exception as failure:  # the narrative is optional; the report stands on its own
                 exc = self._loop_failed(failure, user, source, session_id)
                 log.warning("llm narrative failed: %s", exc)
@@ -199,10 +201,11 @@ class Desk:
                     answer.notes.append(f"{self._timeout_note()}; report only.")
                     answer.answer = f"{text}\n\n_{answer.notes[-1]}_"
                     self.memory.append(
-                        session_id, f"analyze {symbol}", answer.answer, {"mode": "deterministic", "user": user}
+                        session_id, f"analyze {symbol}", answer.answer, {"mode": "deterministic", "user": user},
+                        owner=owner,
                     )
                     return answer
-                llm = self._finish(f"analyze {symbol}", result, session_id, user, source, started)
+                llm = self._finish(f"analyze {symbol}", result, session_id, user, source, started, owner)
                 return answer.model_copy(
                     update={
                         "answer": f"{llm.answer}\n\n---\n{text}",
@@ -219,14 +222,20 @@ class Desk:
             answer.notes.append(NARRATIVE_OFF)
             answer.answer = f"{text}\n\n_{NARRATIVE_OFF}_"
         self.memory.append(
-            session_id, f"analyze {symbol}", answer.answer, {"mode": "deterministic", "user": user, "source": source}
+            session_id,
+            f"analyze {symbol}",
+            answer.answer,
+            {"mode": "deterministic", "user": user, "source": source},
+            owner=owner,
         )
         return answer
 
     def _budget_left(self) -> bool:
         return self.ledger.today_tokens() < self.settings.llm_daily_token_budget
 
-    def _deterministic_answer(self, question: str, session_id: str, user: str, source: str, note: str) -> Answer:
+    def _deterministic_answer(
+        self, question: str, session_id: str, user: str, source: str, note: str, owner: str
+    ) -> Answer:
         symbol = extract_symbol(question)
         unknown: UnknownSymbol | None = None
         if symbol is not None:
@@ -242,13 +251,15 @@ class Desk:
             text = f"{note}\n{why} Ask about a pair such as `BTC/USDT`, or use `/analyze SYMBOL`."
             answer = Answer(answer=text, mode="deterministic", narrative=False, session_id=session_id, notes=[note])
         else:
-            answer = self.analyze(symbol, session_id=session_id, user=user, source=source, narrative=False)
+            answer = self.analyze(
+                symbol, session_id=session_id, user=user, source=source, narrative=False, owner=owner
+            )
             if note not in answer.notes:
                 answer.notes.append(note)
                 answer.answer = f"{answer.answer}\n\n_{note}_"
             return answer
         self.memory.append(
-            session_id, question, answer.answer, {"mode": "deterministic", "user": user, "source": source}
+            session_id, question, answer.answer, {"mode": "deterministic", "user": user, "source": source}, owner=owner
         )
         return answer
 
@@ -268,16 +279,18 @@ class Desk:
             f"(LLM_MAX_SECONDS={self.settings.llm_max_seconds:g} s)"
         )
 
-    def _timed_out(self, question: str, result: LoopResult, session_id: str, user: str, source: str) -> Answer:
+    def _timed_out(
+        self, question: str, result: LoopResult, session_id: str, user: str, source: str, owner: str
+    ) -> Answer:
         """A model call was cut off by the wall budget: what ran is accounted and audited, the answer is the
         deterministic analysis."""
         self._account(result)
         self._audit_tools(result, user, source, session_id)
         note = f"{self._timeout_note()}; deterministic analysis instead."
-        return self._deterministic_answer(question, session_id, user, source, note)
+        return self._deterministic_answer(question, session_id, user, source, note, owner)
 
     def _finish(
-        self, question: str, result: LoopResult, session_id: str, user: str, source: str, started: float
+        self, question: str, result: LoopResult, session_id: str, user: str, source: str, started: float, owner: str
     ) -> Answer:
         uses = [ToolUse(tool=r.name, args=r.args, ok=r.ok, result=r.result, ms=round(r.ms, 2)) for r in result.records]
         # The synchronous audit write goes first: the database serves one write at a time, and the queued usage and
@@ -311,6 +324,7 @@ class Desk:
                 "source": source,
                 "tools": [{"tool": u.tool, "args": u.args, "ok": u.ok} for u in uses],
             },
+            owner=owner,
         )
         return answer
 
@@ -385,10 +399,12 @@ class Desk:
         user: str = "anonymous",
         source: str = "api",
         deep: bool = False,
+        owner: str | None = None,
     ) -> Answer:
         session_id = session_id or uuid.uuid4().hex
+        owner = owner or source
         if not self.llm_enabled:
-            return self._deterministic_answer(question, session_id, user, source, NARRATIVE_OFF)
+            return self._deterministic_answer(question, session_id, user, source, NARRATIVE_OFF, owner)
         if not self._budget_left():
             return self._deterministic_answer(
                 question,
@@ -396,9 +412,10 @@ class Desk:
                 user,
                 source,
                 "Daily LLM token budget is spent; deterministic analysis only until tomorrow (UTC).",
+                owner,
             )
         started = time.monotonic()
-        history = self.memory.history(session_id)
+        history = self.memory.history(session_id, owner)
         try:
             result = self._agent(deep).run(history, question, user=user)
         except Exception as failure:  # the model endpoint failed after its retries: degrade, do not 500
@@ -406,11 +423,11 @@ class Desk:
             log.warning("llm request failed: %s", exc)
             self.audit.record("agent_llm_error", user, source=source, outcome="error", error=str(exc)[:300])
             return self._deterministic_answer(
-                question, session_id, user, source, f"{_failure_note(exc)}; deterministic analysis instead."
+                question, session_id, user, source, f"{_failure_note(exc)}; deterministic analysis instead.", owner
             )
         if result.model_timed_out:
-            return self._timed_out(question, result, session_id, user, source)
-        return self._finish(question, result, session_id, user, source, started)
+            return self._timed_out(question, result, session_id, user, source, owner)
+        return self._finish(question, result, session_id, user, source, started, owner)
 
     def ask_stream(
         self,
@@ -420,23 +437,25 @@ class Desk:
         user: str = "anonymous",
         source: str = "api",
         deep: bool = False,
+        owner: str | None = None,
     ) -> Iterator[dict[str, Any]]:
         session_id = session_id or uuid.uuid4().hex
+        owner = owner or source
         if not self.llm_enabled or not self._budget_left():
-            answer = self.ask(question, session_id=session_id, user=user, source=source, deep=deep)
+            answer = self.ask(question, session_id=session_id, user=user, source=source, deep=deep, owner=owner)
             yield {"type": "token", "text": answer.answer}
             yield {"type": "answer", "answer": answer.model_dump(mode="json")}
             return
         started = time.monotonic()
-        history = self.memory.history(session_id)
+        history = self.memory.history(session_id, owner)
         try:
             for event in self._agent(deep).stream(history, question, user=user):
                 if event["type"] == "result" and event["result"].model_timed_out:
-                    answer = self._timed_out(question, event["result"], session_id, user, source)
+                    answer = self._timed_out(question, event["result"], session_id, user, source, owner)
                     yield {"type": "token", "text": answer.answer}
                     yield {"type": "answer", "answer": answer.model_dump(mode="json")}
                 elif event["type"] == "result":
-                    answer = self._finish(question, event["result"], session_id, user, source, started)
+                    answer = self._finish(question, event["result"], session_id, user, source, started, owner)
                     yield {"type": "answer", "answer": answer.model_dump(mode="json")}
                 else:
                     yield event
