@@ -277,7 +277,7 @@ def _book_summary(df: object, name: str, source: str) -> list[OptionChain]:
             raise ValueError(f"{name}: expiry_datetime needs a timestamp column (or give time_to_maturity)")
         exp = pd.to_datetime(df["expiry_datetime"], utc=True, errors="coerce")
         now = pd.to_datetime(df["timestamp"], utc=True, errors="coerce")
-        t = ((exp - now).dt.total_seconds() / (365.0 * 86400.0)).to_numpy(dtype=np.float64)
+        t = np.asarray((exp - now).dt.total_seconds().to_numpy(dtype=np.float64) / (365.0 * 86400.0), dtype=np.float64)
     if "expiry_datetime" in cols:
         labels = [str(x) for x in df["expiry_datetime"]]
     else:
@@ -382,7 +382,7 @@ def _iv_quotes_greeks(df: object, name: str, source: str) -> list[OptionChain]:
             f"{name}: cannot tell the snapshot time (fewer than 3 two-sided quotes near the money with theta and "
             "vega, and no YYYYMMDDTHHMMSS timestamp in the file name)"
         )
-    t = (exp_ms - now_ms) / YEAR_MS
+    t = np.asarray((exp_ms - now_ms) / YEAR_MS, dtype=np.float64)
     mark = _clean_iv(b_ratio * t)
     # forward per expiry from the delta of quotes near the money: ln F = ln K + d1 s - s^2 / 2, s = mark sqrt(t)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -376,7 +376,7 @@ def fit_surface(
     for forward_in_time in (True, False):
         if best is not None and not best[2] and best[0] >= SECOND_ORDER_BELOW * n_two:
             break
-        fitted: dict[str, Slice] = {}
+        fits: dict[str, Slice] = {}
         dropped: list[dict[str, str]] = []
         bound: SVIParams | None = None
         inside = 0
@@ -386,12 +386,12 @@ def fit_surface(
             if p is None:
                 dropped.append({"expiry": d.label, "reason": f"no credible SVI fit: {reason}"})
                 continue
-            fitted[d.label] = Slice(d.label, d.t, d.forward, p, d.n2)
+            fits[d.label] = Slice(d.label, d.t, d.forward, p, d.n2)
             iv = np.sqrt(np.maximum(p.total_variance(d.k[: d.n2]), 0.0) / d.t)
             inside += int(np.sum((iv >= d.bid[: d.n2]) & (iv <= d.ask[: d.n2])))
             bound = p
         if best is None or inside > best[0]:
-            best = (inside, fitted, dropped)
+            best = (inside, fits, dropped)
     assert best is not None
     fitted_slices = best[1]
     left_out.extend(best[2])
