@@ -165,3 +165,32 @@ def test_health_is_503_naming_the_store_while_it_is_down(tmp_path: Path, make_se
     finally:
         mongo.close()
         server.stop()
+
+
+@pytest.mark.fault
+def test_the_service_answers_again_after_its_embedded_server_dies(
+    make_settings: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The repro: nx-27017 (the app's own, no MONGO_URI) dies under a running service. It used to stay dead (every
+    route 503 for good, /health 200). Now the supervisor restarts it and the same process answers again."""
+    from agent.app import create_app
+    from core import storage
+
+    monkeypatch.delenv("MONGO_URI", raising=False)
+    app = create_app(make_settings())
+    with TestClient(app, raise_server_exceptions=False) as client:
+        key, _ = app.state.api_keys.create("supervisor", "read")
+        headers = {"Authorization": f"Bearer {key}"}
+        assert client.get("/v1/orders", headers=headers).status_code == 200
+        server = storage.embedded_server()
+        assert server is not None and server.pid is not None and not server.attached
+        os.kill(server.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        statuses = []
+        while time.monotonic() < deadline:
+            statuses.append(client.get("/v1/orders?state=filled", headers=headers).status_code)
+            if statuses[-1] == 200:
+                break
+            time.sleep(0.2)
+        assert statuses[-1] == 200, statuses
+        assert server.restarts == 1 and client.get("/health").status_code == 200
