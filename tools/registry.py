@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from core.strict import unknown_fields_message
+from trading.exchanges.errors import ExchangeError
 
 ArgsT = TypeVar("ArgsT", bound=BaseModel)
 ToolFn = Callable[[Any], dict[str, Any]]
@@ -49,7 +50,7 @@ class ToolSpec:
             return {"ok": False, "error": f"invalid arguments for {self.name}: {problems}"}
         try:
             return {"ok": True, "result": self.fn(parsed)}
-        except ToolError as exc:
+        except (ToolError, ExchangeError) as exc:  # an unknown symbol or a venue refusal is an answer, not a crash
             return {"ok": False, "error": str(exc)}
 
 

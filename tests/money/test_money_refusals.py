@@ -119,3 +119,18 @@ async def test_approving_a_resting_limit_order_says_submitted_not_executed(desk:
     res = await desk.svc.approve(prop.order["_id"], "bob")  # type: ignore[index]
     assert res.order is not None and res.order["state"] == "submitted"
     assert res.status == "submitted"
+
+
+async def test_a_proposal_orphaned_before_its_decision_is_refused_by_the_sweep(desk: Desk) -> None:
+    """A process that died between recording a proposal and checking it leaves `proposed`: the sweep refuses it."""
+    now = desk.clock()
+    for oid, age_ms in (("orphan-old", 120_000), ("in-flight", 1_000)):
+        desk.svc.store.insert_order({
+            "_id": oid, "state": "proposed", "request": btc(0.01).to_doc(), "requester": "alice", "source": "api",
+            "created_ms": now - age_ms, "updated_ms": now - age_ms, "version": 0, "child_seq": 0,
+            "filled_qty": 0.0, "avg_price": None, "fee_quote": 0.0,
+        })  # fmt: skip
+    assert desk.svc.expire_due() == 1
+    old = desk.svc.store.get_order("orphan-old")
+    assert old is not None and old["state"] == "rejected" and "no risk decision" in old["reasons"][0]
+    assert desk.svc.store.get_order("in-flight")["state"] == "proposed"  # type: ignore[index]

@@ -808,6 +808,14 @@ class TradingService:
         ):
             if self.store.transition(doc["_id"], [S.PENDING_APPROVAL], S.EXPIRED, {"reason": "approval expired"}):
                 n += 1
+        # A proposal is decided within the request that made it; one still `proposed` a minute later lost its
+        # process between the record and the decision: it is refused, never left undecided.
+        orphan = "no risk decision was recorded (the process stopped between the proposal and its check)"
+        for doc in list(
+            self.store.orders.find({"state": S.PROPOSED.value, "created_ms": {"$lte": self.clock() - 60_000}})
+        ):
+            if self.store.transition(doc["_id"], [S.PROPOSED], S.REJECTED, {"reasons": [orphan]}, actor="risk"):
+                n += 1
         return n
 
     def reject(
