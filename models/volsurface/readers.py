@@ -383,12 +383,22 @@ def _iv_quotes_greeks(df: object, name: str, source: str) -> list[OptionChain]:
             "vega, and no YYYYMMDDTHHMMSS timestamp in the file name)"
         )
     t = np.asarray((exp_ms - now_ms) / YEAR_MS, dtype=np.float64)
+    # each expiry's own time from its quotes near the money, when it has them: the exchange's IVs were computed
+    # with its own year fraction, and hours matter for the shortest expiries
+    lab_arr = np.array(labels)
+    if near.sum() >= 3:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t_quote = 0.5 * (bid_iv + ask_iv) / b_ratio
+        for lab in sorted(set(labels)):
+            sel = lab_arr == lab
+            own = sel & near & np.isfinite(t_quote) & (t_quote > 0)
+            if own.sum() >= 2:
+                t[sel] = float(np.median(t_quote[own]))
     mark = _clean_iv(b_ratio * t)
     # forward per expiry from the delta of quotes near the money: ln F = ln K + d1 s - s^2 / 2, s = mark sqrt(t)
     with np.errstate(divide="ignore", invalid="ignore"):
         sd = mark * np.sqrt(np.maximum(t, 0.0))
         ln_f = np.log(strike) + ndtri(np.clip(call_delta, 1e-9, 1 - 1e-9)) * sd - 0.5 * sd * sd
-    lab_arr = np.array(labels)
     fwd = np.full(len(df), np.nan)
     for lab in sorted(set(labels)):
         sel = lab_arr == lab

@@ -20,7 +20,7 @@ from models.volsurface.arbitrage import ArbitrageReport, check_surface
 from models.volsurface.chain import OptionChain
 from models.volsurface.correction import SmileCorrection, fit_correction
 from models.volsurface.ssvi import SSVIParams, fit_ssvi
-from models.volsurface.svi import SVIParams, fit_svi
+from models.volsurface.svi import SVIFit, SVIParams, fit_svi
 
 FloatArray = npt.NDArray[np.float64]
 MIN_SPREAD = 0.002  # vol floor on the bid/ask spread used as a weight
@@ -298,12 +298,17 @@ def _fit_slice(
         iv_g = np.sqrt(np.maximum(p.total_variance(kin), 0.0) / d.t)
         return _wild(iv_q, d.bid[:n2], d.ask[:n2], iv_g)
 
+    def check(f: SVIFit) -> str | None:
+        if not (f.butterfly_free and f.calendar_ok):
+            return f"no arbitrage-free SVI within the bounds (min g {f.min_g:.2g}, calendar ok {f.calendar_ok})"
+        return why(f.params)
+
     fit = fit_svi(k, tw, wt, grid=grid, prev=lower, upper=upper, band=(lo, hi), start=start, band_rounds=BAND_ROUNDS)
-    reason = why(fit.params)
+    reason = check(fit)
     if reason is None:
         return fit.params, None
     alt = fit_svi(d.k[:n2], d.target_w[:n2], d.weight[:n2], grid=grid, prev=lower, upper=upper)
-    if why(alt.params) is None:
+    if check(alt) is None:
         return alt.params, None
     return None, reason
 
