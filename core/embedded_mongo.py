@@ -248,8 +248,10 @@ class EmbeddedMongo:
             "--log-file", str(self.data_dir / "nx-27017.log"),
         ]
         try:
+            # its own session: a Ctrl-C or a signal to the owner's process group does not take the store down before
+            # the owner has flushed its writes; the owner stops it last (and the kernel when the owner dies)
             proc = subprocess.Popen(  # noqa: S603  # nosec B603
-                cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+                cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
             )
         except OSError as exc:
             raise EmbeddedMongoError(f"cannot start embedded MongoDB (nx-27017): {exc}; set MONGO_URI instead") from exc
