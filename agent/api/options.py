@@ -26,8 +26,9 @@ class SurfaceRequest(StrictModel):
     chain_csv_text: str = Field(
         min_length=10,
         max_length=5_000_000,
-        description="the chain as CSV text in the flat Deribit format (snapshot_ts_ms, option_type, strike, "
-        "expiry_ts_ms, underlying_price, bid_iv, ask_iv, mark_iv; IVs in percent)",
+        description="the chain as CSV text: flat Deribit tickers (snapshot_ts_ms, option_type, strike, expiry_ts_ms, "
+        "underlying_price, bid_iv, ask_iv, mark_iv; IVs in percent), a Deribit book summary (bid/ask in coin with "
+        "futures_price) or bid/ask IVs with Greeks; format and currency are detected (BTC when several)",
     )
     queries: list[VolQuery] = Field(default_factory=list, max_length=1_000)
     full: bool = Field(default=False, description="include SVI/SSVI parameters and arbitrage details")

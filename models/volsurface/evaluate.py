@@ -90,12 +90,15 @@ def summarise(scores: list[ChainScore]) -> dict[str, Any]:
         return {"chains": 0}
     ws = np.array([s.within_spread for s in scores])
     marks = [s.mark_within_spread for s in scores if s.mark_within_spread is not None]
+    ours_on_mark_chains = [s.within_spread for s in scores if s.mark_within_spread is not None]
     return {
         "chains": len(scores),
         "within_spread_min": float(np.nanmin(ws)),
         "within_spread_median": float(np.nanmedian(ws)),
         "mark_within_spread_median": float(np.median(marks)) if marks else None,
         "mark_chains": len(marks),
+        # ours over the same chains as the mark median (chains whose file carries the exchange's mark)
+        "within_spread_median_mark_chains": float(np.median(ours_on_mark_chains)) if marks else None,
         "arbitrage_free_frac": float(np.mean([s.arbitrage_free for s in scores])),
         "rmse_vol_pts_max": float(np.nanmax([s.rmse_vol_pts for s in scores])),
         "svi_ms_per_slice_median": float(np.median([s.svi_ms_per_slice for s in scores])),

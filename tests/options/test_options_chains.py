@@ -291,3 +291,20 @@ def test_cli_surface_eval_table_and_json(tmp_path, capsys):
     assert main(["option", "surface-eval", str(tmp_path)]) == 0
     table = capsys.readouterr().out
     assert "inside" in table and "a.csv" in table and "ETH" in table
+
+
+def test_warm_start_from_previous_snapshot_and_summary():
+    first = fit_surface(make_chain(noise=0.002, seed=1))
+    nxt = make_chain(noise=0.002, seed=2)
+    warm = fit_surface(nxt, warm=first.surface)
+    cold = fit_surface(nxt)
+    assert warm.arbitrage.arbitrage_free and cold.arbitrage.arbitrage_free
+    assert warm.quality.within_spread_frac >= cold.quality.within_spread_frac - 0.02
+    from models.volsurface import score_fit, summarise
+
+    scores = [score_fit(warm, name="warm"), score_fit(cold, name="cold")]
+    out = summarise(scores)
+    assert out["chains"] == 2 and out["arbitrage_free_frac"] == 1.0
+    assert out["within_spread_min"] <= out["within_spread_median"] <= 1.0
+    assert out["mark_within_spread_median"] == 1.0  # the generated marks are the true smile
+    assert out["within_spread_median_mark_chains"] == out["within_spread_median"]
