@@ -124,7 +124,19 @@ def test_a_19pct_position_survives_sigterm_and_sigkill_restarts(serve: Serve) ->
     prop = serve.post("/v1/proposals", key, {"symbol": "BTC/USDT", "side": "buy", "qty": qty})
     order_id = prop["order"]["id"]
     assert serve.post(f"/v1/approvals/{order_id}/approve", key)["order"]["state"] == "filled"
+    # another process approves an order while the server runs (the CLI attaches to the server's store): the
+    # server's book shows that fill at once
+    extra = serve.post("/v1/proposals", key, {"symbol": "BTC/USDT", "side": "buy", "qty": 0.002})["order"]["id"]
+    cli = subprocess.run(
+        [sys.executable, "-m", "tests.reliability.clocked_cli", str(START_MS), "orders", "approve", extra, "--json"],
+        cwd=ROOT, env=serve.env, capture_output=True, text=True, timeout=180,
+    )
+    assert cli.returncode == 0, cli.stderr[-2000:]
+    assert json.loads(cli.stdout)["order"]["state"] == "filled", cli.stdout[-1000:]
+    assert _alive(owner_pid) and serve.server_pid() == owner_pid  # the CLI used the server's store, started none
+    time.sleep(1.1)  # past the positions snapshot (1 s)
     held, equity, before = _book(serve, key)
+    qty = round(qty + 0.002, 4)
     assert held == pytest.approx(qty) and before["row"]["mark_state"] == "known"
     assert before["row"]["value"] / equity == pytest.approx(0.19, abs=0.01)
     assert before["risk"]["desk_state"] == "active"
