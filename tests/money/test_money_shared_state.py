@@ -146,3 +146,18 @@ async def test_the_fold_always_equals_a_replay_even_when_a_fill_lands_behind(des
     replay = Portfolio.replay({"alpha": {"USDT": 100_000.0}}, svc.store.all_fills())
     assert svc.portfolio.consolidated_rows({}) == replay.consolidated_rows({})
     assert svc.portfolio.consolidated()["BTC/USDT"] == pytest.approx(POSITION_QTY + 0.01)
+
+
+async def test_a_stop_still_sells_while_another_holding_is_unpriced(desk: Desk) -> None:
+    """Stops were blocked after a restart (the false drawdown halted the desk). With ETH unpriced, a reducing BTC
+    sell passes the gate; a BTC buy waits for ETH's price."""
+    await _buy_19pct(desk.svc)
+    prop = await desk.svc.propose_async(OrderRequest("ETH/USDT", Side.BUY, 1.0), "alice")
+    assert (await desk.svc.approve(prop.order["_id"], "bob")).status == "executed"  # type: ignore[index]
+    restarted = desk.new_service()
+    restarted.set_book("alpha", desk.source.books["BTC/USDT"])  # BTC priced, ETH not
+    sell = restarted.check(btc(POSITION_QTY / 2, Side.SELL))
+    assert sell.approved, sell.reasons
+    buy = restarted.check(btc(0.01))
+    assert not buy.approved and any("no mark for ETH/USDT" in r for r in buy.reasons)
+    assert restarted.desk_state() is DeskState.ACTIVE
