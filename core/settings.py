@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     log_json: bool = False
 
     mongo_uri: str | None = None
-    mongo_db: str = "crypto_agent"
+    mongo_db: str = Field(default="crypto_agent", min_length=1, max_length=63, pattern=r"^[^/\\. \"$*<>:|?]+$")
     redis_url: str | None = None
     chroma_host: str | None = None
     chroma_port: int = 8000
@@ -149,9 +149,12 @@ def _allowed(field: str, error: dict[str, object]) -> str:
     if "expected" in ctx:
         return f"one of {ctx['expected']}"
     msg = str(error.get("msg") or "a valid value")
-    prefix = "Input should be "
-    head, _, why = (msg[len(prefix):] if msg.startswith(prefix) else msg).partition(", ")
-    return f"{head} ({why})" if why else head
+    for prefix, lead in (("Input should be ", ""), ("String should have ", "text with "),
+                         ("String should match pattern ", "text matching the pattern ")):
+        if msg.startswith(prefix):
+            head, _, why = msg[len(prefix):].partition(", ")
+            return lead + (f"{head} ({why})" if why else head)
+    return f"valid ({msg[0].lower()}{msg[1:]})"
 
 
 def describe_settings_error(exc: ValidationError) -> list[str]:

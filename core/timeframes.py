@@ -160,6 +160,6 @@ def resolve_series(
             timeframe = named.timeframe
             notes.append(f"timeframe {timeframe} read from the file name")
         else:
-            raise SeriesMismatch(f"{label}: too few candles to tell their timeframe; give it")
+            raise SeriesMismatch(f"{label}: fewer than 2 readable candles, too few to tell their timeframe")
     check_spacing(timestamps, timeframe, label)
     return ResolvedSeries(timeframe, symbol, named.exchange, notes)

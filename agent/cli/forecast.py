@@ -207,17 +207,17 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_forecast(args: argparse.Namespace) -> int:
-    from models.lstm.data import DataError
-    from models.lstm.service import ForecastError, NoModelError
-    from models.lstm.sources import CandleSourceUnavailable
-    from tools.forecast import run_forecast
-
     try:
         problem = _series(args)
     except ValueError as exc:
         return _err(args, str(exc))
     if problem:
         return _err(args, problem)
+    from models.lstm.data import DataError
+    from models.lstm.service import ForecastError, NoModelError  # imports TensorFlow: only once the input is good
+    from models.lstm.sources import CandleSourceUnavailable
+    from tools.forecast import run_forecast
+
     try:
         result = run_forecast(
             args.symbol,

@@ -11,10 +11,21 @@ from pathlib import Path
 from core.settings import get_settings, reset_settings
 
 
+def _port(value: str) -> int:
+    """argparse type: a TCP port (0 would fall back to the configured port, not ask the OS for a free one)."""
+    try:
+        port = int(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from exc
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 1-65535, got {port}")
+    return port
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     serve = sub.add_parser("serve", help="start the HTTP service (API, Slack endpoint, docs)")
     serve.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=None, help="port (default 8000)")
+    serve.add_argument("--port", type=_port, default=None, help="port 1-65535 (default: PORT, 8000)")
     serve.add_argument("--data-dir", type=Path, default=None, help="where embedded MongoDB, Chroma and models live")
     serve.set_defaults(func=cmd_serve)
 

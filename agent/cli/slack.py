@@ -37,7 +37,16 @@ def cmd_socket(args: argparse.Namespace) -> int:
 
 
 def cmd_manifest(args: argparse.Namespace) -> int:
+    from urllib.parse import urlsplit
+
     from agent.slack.socket_mode import manifest
+
+    if args.url is not None:
+        parts = urlsplit(args.url.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname or " " in args.url.strip():
+            print(f"error: --url must be this service's public base URL such as https://desk.example.org, got "
+                  f"{args.url!r}", file=sys.stderr)
+            return 2
 
     sys.stdout.write(manifest(args.url, args.socket))
     return 0

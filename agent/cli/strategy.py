@@ -63,11 +63,36 @@ def _err(message: str) -> int:
     return 2
 
 
+def _check_strategy_id(strategy_id: str) -> str | None:
+    """`strategy run` prints ids as NAME:SYMBOL[,SYMBOL] with the strategy's canonical name; anything else would
+    switch on a strategy that never runs (and silently leave the real one waiting for people)."""
+    from trading.strategies import resolve
+
+    name, sep, symbols = strategy_id.partition(":")
+    if not sep or not name or not symbols:
+        return f"{strategy_id!r} is not a strategy id; use the id `strategy run` prints, e.g. ma_crossover:BTC/USDT"
+    try:
+        canonical = resolve(name).name
+    except ValueError as exc:
+        return str(exc)
+    if canonical != name:
+        return f"strategy ids use the strategy's own name: {canonical}:{symbols}"
+    bad = [s for s in symbols.split(",") if s.count("/") != 1 or s != s.strip().upper() or not all(s.split("/"))]
+    if bad:
+        return f"{', '.join(repr(b) for b in bad)} in {strategy_id!r} is not a BASE/QUOTE symbol such as BTC/USDT"
+    return None
+
+
 def cmd_auto(args: argparse.Namespace) -> int:
     from core import storage
     from core.audit import AuditLog
     from trading.strategies.runner import StrategyControls
 
+    problem = _check_strategy_id(args.strategy_id)
+    if problem:
+        return _err(problem)
+    if not args.operator.strip():
+        return _err("--operator must name who switches auto-approval (it is recorded)")
     db = storage.get_db()
     StrategyControls(db).set_auto_approve(args.strategy_id, args.state == "on", args.operator)
     AuditLog(db).record(
