@@ -105,6 +105,12 @@ def _ingest(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
+    if not 1 <= args.k <= 100:  # as GET /v1/news/search
+        print(f"error: -k must be between 1 and 100, got {args.k}", file=sys.stderr)
+        return 2
+    if args.hours is not None and args.hours <= 0:
+        print("error: --hours must be positive", file=sys.stderr)
+        return 2
     try:
         hits = _service().search(args.query, k=args.k, symbols=_split(args.symbols), since_hours=args.hours,
                                  sources=args.source)
