@@ -315,7 +315,9 @@ class TradingService:
                 return
         fills = self.store.all_fills()  # a fill landed behind the last one folded (another process): refold all
         self._portfolio = Portfolio.replay(self._initial, fills)
-        self._fills_seen = len(fills)
+        # the count as the store reports it (a metadata count can drift after an unclean database shutdown: the
+        # deltas stay right, and a fill recorded meanwhile only costs one more refold)
+        self._fills_seen = count
         self._last_seq = max((int(f["seq"]) for f in fills), default=-1)
 
     # ================================================================== lifecycle
@@ -670,7 +672,8 @@ class TradingService:
     def portfolio_view(self, *, venue: str | None = None, exclude_order: str | None = None) -> PortfolioView:
         marks = self.marks()
         valuation, peak, day_start = self._mark_to_market()
-        gross, net = self.portfolio.exposures(marks)  # the priced part (an unknown equity admits reducing orders only)
+        book = self._portfolio  # as _mark_to_market just synced it (one version check per view)
+        gross, net = book.exposures(marks)  # the priced part (an unknown equity admits reducing orders only)
         buys, sells, pending_notional = self._pending(exclude_order)
         cash = self._spendable(venue, pending_notional)
         since = self.clock() - 60_000
@@ -678,7 +681,7 @@ class TradingService:
         return PortfolioView(
             equity=valuation.cash + net if valuation.equity is None else valuation.equity,
             cash_free=cash,
-            positions=self.portfolio.consolidated(),
+            positions=book.consolidated(),
             gross_notional=gross,
             net_notional=net,
             peak_equity=peak,
@@ -1900,7 +1903,8 @@ class TradingService:
     def risk_status(self) -> Doc:
         marks = self.marks()
         valuation, peak, day_start = self._mark_to_market()
-        gross, net = self.portfolio.exposures(marks)
+        book = self._portfolio  # as _mark_to_market just synced it
+        gross, net = book.exposures(marks)
         known = valuation.equity is not None
         equity = valuation.equity if valuation.equity is not None else valuation.cash + net
         curve_doc = self.store.risk_state.find_one({"_id": "curve"}) or {}
@@ -1910,8 +1914,8 @@ class TradingService:
             peak_equity=peak,
             gross=gross,
             net=net,
-            realised=self.portfolio.realised(),
-            unrealised=self.portfolio.unrealised(marks),
+            realised=book.realised(),
+            unrealised=book.unrealised(marks),
             equity_curve=curve,
         )
         desk = self.store.desk_state()
