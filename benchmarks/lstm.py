@@ -119,6 +119,12 @@ def main() -> None:
             f"{s.width_ratio_garch:.3f} (equal coverage {s.width_ratio_garch_matched:.3f})",
             file=sys.stderr,
         )
+        print(
+            f"      coverage calm / wild third (by EWMA vol at the origin): ours {s.coverage_calm:.3f}/"
+            f"{s.coverage_wild:.3f}  GARCH {s.coverage_garch_calm:.3f}/{s.coverage_garch_wild:.3f}  empirical "
+            f"{s.coverage_empirical_calm:.3f}/{s.coverage_empirical_wild:.3f}",
+            file=sys.stderr,
+        )
 
     # latency of one forecast: last fold's model refit is unnecessary; use a short fit of the same network
     engine, _ = fit(prep, cfg.with_(epochs=1, progress=False), 0, len(prep) - 600, desc="latency model")
@@ -172,6 +178,9 @@ def main() -> None:
         "coverage80_split_only": _r(head.coverage_split),
         "coverage80_raw_head": _r(head.coverage_raw),
         "sharper_at_equal_coverage": "ours" if head.width_ratio_garch_matched < 1.0 else "garch",
+        "coverage80_calm_wild": [_r(head.coverage_calm), _r(head.coverage_wild)],
+        "coverage80_garch_calm_wild": [_r(head.coverage_garch_calm), _r(head.coverage_garch_wild)],
+        "coverage80_empirical_calm_wild": [_r(head.coverage_empirical_calm), _r(head.coverage_empirical_wild)],
         "symbol_file": args.data.name,
     }
     print(json.dumps(out))

@@ -81,7 +81,8 @@ def run_forecast(
     pair_path: str | None = None,
     source: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Load the newest good model, forecast from the latest candles, optionally write a PNG chart, store it.
+    """Load the newest served model (models.lstm.status), learn the interval from newly closed candles, forecast from
+    the latest candles, optionally write a PNG chart, store it.
 
     Raises models.lstm.data.DataError / models.lstm.service.ForecastError with readable messages."""
     from models.lstm.charts import forecast_chart_png
@@ -216,7 +217,8 @@ class ForecastArgs(StrictModel):
     name="forecast_price",
     description="LSTM price forecast with an 80% interval for the next N candles, plus the model's measured "
     "walk-forward skill against a random walk. If beats_random_walk is false, say plainly that the forecast is no "
-    "better than assuming the price stays where it is.",
+    "better than assuming the price stays where it is. The interval is conformal-calibrated and updated as candles "
+    "close; skill.coverage is its walk-forward coverage and interval_calibration its recent coverage.",
     args=ForecastArgs,
 )
 def forecast_price(args: ForecastArgs) -> dict[str, Any]:

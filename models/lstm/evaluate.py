@@ -100,6 +100,14 @@ class StepMetrics:
     coverage_empirical: float = float("nan")
     mean_width_empirical: float = float("nan")
     width_empirical_matched: float = float("nan")
+    # coverage in the calmest and the wildest third of test origins (by the fast EWMA volatility known there):
+    # mean width at equal marginal coverage rewards a band that ignores volatility; these show what that costs
+    coverage_calm: float = float("nan")
+    coverage_wild: float = float("nan")
+    coverage_garch_calm: float = float("nan")
+    coverage_garch_wild: float = float("nan")
+    coverage_empirical_calm: float = float("nan")
+    coverage_empirical_wild: float = float("nan")
 
     @property
     def rmse_ratio_rw(self) -> float:
@@ -181,6 +189,12 @@ class WalkForwardReport:
             "coverage_empirical": s.coverage_empirical,
             "mean_width_empirical": s.mean_width_empirical,
             "width_ratio_empirical_matched": s.width_ratio_empirical_matched,
+            "coverage_calm": s.coverage_calm,
+            "coverage_wild": s.coverage_wild,
+            "coverage_garch_calm": s.coverage_garch_calm,
+            "coverage_garch_wild": s.coverage_garch_wild,
+            "coverage_empirical_calm": s.coverage_empirical_calm,
+            "coverage_empirical_wild": s.coverage_empirical_wild,
             "sharper_than_garch": interval_verdict(s),
         }
 
@@ -226,7 +240,7 @@ def _nanmean(x: FloatArray) -> float:
 
 
 def _cover(y: FloatArray, lo: FloatArray, hi: FloatArray) -> float:
-    if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+    if y.size == 0 or not (np.isfinite(lo).all() and np.isfinite(hi).all()):
         return float("nan")
     return float(np.mean((y >= lo) & (y <= hi)))
 
@@ -235,7 +249,7 @@ def walk_forward(prep: Prepared, config: LSTMConfig, baselines: bool = True) -> 
     h_max = config.horizon
     ema = pd.Series(prep.close).ewm(span=config.ema_span, adjust=False).mean().to_numpy()
     keys = ("y", "mu", "lo", "hi", "drift", "ema", "raw_lo", "raw_hi", "split_lo", "split_hi", "g_lo", "g_hi",
-            "e_lo", "e_hi")
+            "e_lo", "e_hi", "vol")
     parts: dict[str, list[FloatArray]] = {k: [] for k in keys}
     folds: list[dict[str, Any]] = []
     infos: list[TrainInfo] = []
@@ -281,6 +295,7 @@ def walk_forward(prep: Prepared, config: LSTMConfig, baselines: bool = True) -> 
             ("y", y), ("mu", raw.mu[pick]), ("lo", lo[pick]), ("hi", hi[pick]), ("drift", drift), ("ema", ema_pred),
             ("raw_lo", raw.lo[pick]), ("raw_hi", raw.hi[pick]), ("split_lo", split_lo[pick]),
             ("split_hi", split_hi[pick]), ("g_lo", g_lo), ("g_hi", g_hi), ("e_lo", e_lo), ("e_hi", e_hi),
+            ("vol", prep.var_components[origins, 0][:, None]),
         ):
             parts[key].append(val)
         folds.append(
@@ -299,6 +314,9 @@ def walk_forward(prep: Prepared, config: LSTMConfig, baselines: bool = True) -> 
     a = {key: np.concatenate(val) for key, val in parts.items()}
     y_all, mu_all, lo_all, hi_all = a["y"], a["mu"], a["lo"], a["hi"]
     dr_all, ema_all = a["drift"], a["ema"]
+    vol = a["vol"][:, 0]
+    lo_cut, hi_cut = np.quantile(vol, [1 / 3, 2 / 3])
+    calm, wild = vol <= lo_cut, vol >= hi_cut
     steps_out: list[StepMetrics] = []
     for j in range(h_max):
         h = j + 1
@@ -336,6 +354,12 @@ def walk_forward(prep: Prepared, config: LSTMConfig, baselines: bool = True) -> 
                 mean_width_garch=_nanmean(g_hi - g_lo),
                 width_garch_matched=matched_width(y, g_lo, g_hi, cov) if garch_ok else float("nan"),
                 coverage_empirical=_cover(y, e_lo, e_hi),
+                coverage_calm=_cover(y[calm], lo_all[calm, j], hi_all[calm, j]),
+                coverage_wild=_cover(y[wild], lo_all[wild, j], hi_all[wild, j]),
+                coverage_garch_calm=_cover(y[calm], g_lo[calm], g_hi[calm]),
+                coverage_garch_wild=_cover(y[wild], g_lo[wild], g_hi[wild]),
+                coverage_empirical_calm=_cover(y[calm], e_lo[calm], e_hi[calm]),
+                coverage_empirical_wild=_cover(y[wild], e_lo[wild], e_hi[wild]),
                 mean_width_empirical=_nanmean(e_hi - e_lo),
                 width_empirical_matched=matched_width(y, e_lo, e_hi, cov) if emp_ok else float("nan"),
             )

@@ -51,7 +51,8 @@ class TrainOutcome:
             "status_meaning": describe(self.record.status),
             "skill": meta.get("metrics", {}).get("summary"),
             "skill_h1": meta.get("metrics", {}).get("summary_h1"),
-            "verdict": skill_verdict(meta.get("metrics", {}).get("summary"), meta.get("timeframe", "")),
+            "verdict": skill_verdict(meta.get("metrics", {}).get("summary"), meta.get("timeframe", ""))
+            + interval_sentence(meta.get("metrics", {}).get("summary")),
             "walk_forward": meta.get("metrics", {}).get("walk_forward"),
             "final_fit": meta.get("final_fit"),
             "seconds": round(self.seconds, 1),
@@ -305,7 +306,7 @@ class ForecastStore:
 
 
 class NoModelError(ForecastError):
-    """No good model is registered for the symbol and timeframe."""
+    """No served model is registered for the symbol and timeframe."""
 
 
 _ENGINES: OrderedDict[str, LSTMEngine] = OrderedDict()
@@ -314,7 +315,8 @@ _ENGINES_LOCK = threading.Lock()
 
 
 def load_engine(registry: ModelRegistry, symbol: str, timeframe: str) -> tuple[ModelRecord, LSTMEngine]:
-    """Newest good model for symbol+timeframe; loaded engines (and their compiled functions) are cached."""
+    """Newest served model (any evaluated status, never rejected or retired) for symbol+timeframe; loaded engines
+    (and their compiled functions) are cached."""
     record = registry.latest(symbol, timeframe)
     if record is None:
         raise NoModelError(

@@ -173,6 +173,16 @@ def test_service_state_updates_after_each_closed_candle_and_survives_a_restart(
     width_offline = offline["path"][0]["upper"] - offline["path"][0]["lower"]
     assert width_online > width_offline  # the learnt misses widened the band beyond the split calibration's
 
+    # the scheduled job (hourly, after each close) does the same for every symbol, and says which have no model
+    from models.lstm.jobs import update_intervals_job
+
+    results = update_intervals_job(
+        ["BTC/USDT", "ETH/USDT"], db=mongo_db, root=tmp_path, candle_loader=lambda s, t: candles.iloc[:950]
+    )
+    assert results[0]["ok"] and results[0]["learnt"] == 50 * h
+    assert results[0]["updated_through_ms"] == int(candles["timestamp_ms"].iloc[949])
+    assert not results[1]["ok"] and "no trained model" in results[1]["error"]
+
 
 def test_baselines_cover_a_garch_process_and_match_widths() -> None:
     rng = np.random.default_rng(9)
