@@ -21,7 +21,7 @@ from langchain.agents.middleware.types import ModelRequest, ModelResponse, hook_
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.tools import StructuredTool
-from pydantic import ConfigDict
+from pydantic import ConfigDict, ValidationError
 
 from agent.llm.chat_model import request_deadline
 from agent.prompts import SYSTEM_PROMPT
@@ -94,7 +94,14 @@ def as_langchain_tool(spec: ToolSpec) -> StructuredTool:
         return _compact(result)
 
     def validation_error(exc: Exception) -> str:
-        message = f"invalid arguments for {spec.name}: {exc}"[:600]
+        if isinstance(exc, ValidationError):  # one readable sentence per problem, as the registry words them
+            detail = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'args'}: {str(err['msg']).removeprefix('Value error, ')}"
+                for err in exc.errors()[:5]
+            )
+        else:
+            detail = str(exc)
+        message = f"invalid arguments for {spec.name}: {detail}"[:600]
         if (ctx := _current.get()) is not None:
             ctx.refusals.append((spec.name, message[:300]))
         return _compact({"ok": False, "error": message})

@@ -304,7 +304,7 @@ def test_instructions_planted_in_news_stay_data(make_client: Any, fake_exchange:
         "unknown tool"
     }
     [smuggled] = [a for a in audit if a["details"]["tool"] == "propose_order" and a["outcome"] == "refused"]
-    assert "approved" in smuggled["details"]["error"] and "Extra inputs" in smuggled["details"]["error"]
+    assert "unknown field 'approved'" in smuggled["details"]["error"]
     proposals = {a["details"].get("order_id"): a["details"] for a in audit if a["outcome"] == "ok"}
     assert proposals[big["order"]["id"]]["status"] == "rejected"
     assert proposals[small["order"]["id"]]["status"] == "pending_approval"
