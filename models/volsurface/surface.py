@@ -28,8 +28,10 @@ MARK_ONLY_SPREAD = (
     0.25  # notional spread given to quotes with only a mark IV (Deribit marks in the wings are extrapolations)
 )
 MIN_QUOTES = 5
-SECOND_ORDER_BELOW = 0.9
-BAND_ROUNDS = 2
+SECOND_ORDER_BELOW = 0.75
+BAND_ROUNDS = 1
+COLD_STARTS = 2  # Nelder-Mead starts of a slice's first fit (the fallback refit uses all 3)
+MAX_EVAL = 250
 
 
 @dataclass(frozen=True)
@@ -303,7 +305,19 @@ def _fit_slice(
             return f"no arbitrage-free SVI within the bounds (min g {f.min_g:.2g}, calendar ok {f.calendar_ok})"
         return why(f.params)
 
-    fit = fit_svi(k, tw, wt, grid=grid, prev=lower, upper=upper, band=(lo, hi), start=start, band_rounds=BAND_ROUNDS)
+    fit = fit_svi(
+        k,
+        tw,
+        wt,
+        grid=grid,
+        prev=lower,
+        upper=upper,
+        band=(lo, hi),
+        start=start,
+        band_rounds=BAND_ROUNDS,
+        cold_starts=COLD_STARTS,
+        max_eval=MAX_EVAL,
+    )
     reason = check(fit)
     if reason is None:
         return fit.params, None

@@ -427,8 +427,8 @@ def _fit_core(
     cand = np.zeros(5)
     start = np.zeros(2)
     step = np.zeros(2)
-    warm = start_s > 0.0
-    for trial in range(1 if warm else 3):
+    warm = start_s > 0.0  # a warm start (one run); start_s = -n asks for n cold starts (1 to 3)
+    for trial in range(1 if warm else max(1, min(3, int(-start_s)))):
         if warm:
             start[0] = min(max(start_m, mlo), mhi)
             start[1] = min(max(start_s, SIGMA_MIN * 2), SIGMA_MAX * 0.9)
@@ -482,6 +482,7 @@ def fit_svi(
     start: SVIParams | None = None,
     max_eval: int = 400,
     band_rounds: int = 2,
+    cold_starts: int = 3,
 ) -> SVIFit:
     """Fit raw SVI to total variances `w` at log-moneyness `k` (weighted least squares in w).
 
@@ -516,7 +517,7 @@ def fit_svi(
     wprev = np.ascontiguousarray(prev.total_variance(g_) if prev is not None else np.zeros_like(g_))
     wnext = np.ascontiguousarray(upper.total_variance(g_) if upper is not None else np.full_like(g_, np.inf))
     out = np.zeros(5)
-    sm, ss = (start.m, start.sigma) if start is not None else (0.0, -1.0)
+    sm, ss = (start.m, start.sigma) if start is not None else (0.0, -float(cold_starts))
     f = _fit_core(k_, w_, wt_, g_, wprev, prev is not None, wnext, max_eval, sm, ss, out)
     if lo_ is not None and hi_ is not None:
         width = np.where(np.isfinite(hi_ - lo_), hi_ - lo_, 0.0)
