@@ -113,6 +113,21 @@ def _fmt(value: Any, digits: int = 2, suffix: str = "") -> str:
     return f"{value}{suffix}"
 
 
+def forecast_change(final: dict[str, Any], last_close: Any, shown_price: Any) -> str:
+    """The forecast's move, measured from the price the reader sees above it (the ticker) when there is one, else
+    from the model's last close, and always saying which: a percent from the last close printed under a different
+    live price reads as the wrong move."""
+    price = final.get("price")
+    if not isinstance(price, int | float):
+        return "n/a"
+    for base, label in ((shown_price, "from the price above"), (last_close, "from the last close")):
+        if isinstance(base, int | float) and not isinstance(base, bool) and base > 0:
+            suffix = f" {_fmt(float(base))}" if label.endswith("close") else ""
+            return f"{(float(price) / float(base) - 1.0) * 100:+.2f}% {label}{suffix}"
+    pct = final.get("return_pct")
+    return f"{_fmt(pct, 2, '%')} from the last close" if pct is not None else "n/a"
+
+
 def render_markdown(report: Report) -> str:
     lines = [f"*{report.symbol}*: deterministic desk report"]
     t = report.section("ticker")
@@ -139,7 +154,7 @@ def render_markdown(report: Report) -> str:
         final = d.get("final") or {}
         lines.append(
             f"- Forecast {d.get('horizon')} x {d.get('timeframe')}: {_fmt(final.get('price'))} "
-            f"({_fmt(final.get('return_pct'), 2, '%')}), "
+            f"({forecast_change(final, d.get('last_close'), t.data.get('last') if t and t.ok else None)}), "
             f"interval {_fmt(final.get('lower'))} - {_fmt(final.get('upper'))}. "
             f"{d.get('verdict', '')}"
         )

@@ -243,7 +243,8 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         print(f"warning: the latest candle is {result['data_age_hours']:.1f} hours old")
     level = round(100 * result["interval"])
     print(
-        f"in {result['horizon']} steps ({f['timestamp']}): {f['price']:.6g} ({f['return_pct']:+.2f}%), "
+        f"in {result['horizon']} steps ({f['timestamp']}): {f['price']:.6g} ({f['return_pct']:+.2f}% from that "
+        f"close), "
         f"{level}% interval {f['lower']:.6g} .. {f['upper']:.6g}"
     )
     print(result["verdict"])

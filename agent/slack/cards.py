@@ -174,7 +174,7 @@ def render_card(order: Doc, extra: Doc | None = None, *, working: str | None = N
     ret = extra.get("expected_return_pct")
     foot = f"order `{order.get('_id', order.get('id'))}` · paper/live per desk mode"
     if ret is not None:
-        foot += f" · forecast move {fmt_pct(ret)}"
+        foot += f" · forecast move {fmt_pct(ret)} from the last close"
     blocks.append(context(foot))
     return text, blocks
 

@@ -97,7 +97,8 @@ def forecast_line(f: Doc) -> str:
     metric = next((f"{k} {v}" for k, v in skill.items() if isinstance(v, int | float) and not isinstance(v, bool)), "")
     parts = [
         f"{f.get('horizon', '?')}×{f.get('timeframe', '')} ahead: *{fmt_num(price)}*{band}",
-        f"change {fmt_pct(ret)}" if ret is not None else "",
+        (f"change {fmt_pct(ret)} from the last close {fmt_num(f.get('last_close'))}"
+         if f.get("last_close") is not None else f"change {fmt_pct(ret)}") if ret is not None else "",
         f"model {skill_txt}" + (f" ({metric})" if metric else ""),
     ]
     if f.get("stale"):
