@@ -69,7 +69,19 @@ def _bars(req: BacktestRequest) -> tuple[list[Any], list[str]]:
                 out.append(_validate([int(r[0]) for r in series], cols, f"candles for {sym}", sym))
             except DataError as exc:
                 raise HTTPException(422, detail=str(exc)) from exc
-        return out, ["request body"] * len(out)
+        notes = ["request body"] * len(out)
+        if "timeframe" not in req.model_fields_set:  # not given: the candles' spacing says it (and the reply)
+            from core.timeframes import SeriesMismatch, resolve_series
+
+            try:
+                found = resolve_series(out[0].timestamp_ms, timeframe=None, symbol=out[0].symbol,
+                                       what=f"the {out[0].symbol} candles")
+            except SeriesMismatch as exc:
+                raise HTTPException(422, detail=str(exc)) from exc
+            req.timeframe = found.timeframe
+            notes = [f"request body; {n}" for n in found.notes] or notes
+            notes = notes + ["request body"] * (len(out) - len(notes))
+        return out, notes
     bars, notes = [], []
     for sym in req.symbols:
         try:

@@ -93,6 +93,15 @@ def create_forecast(body: ForecastRequest, request: Request) -> dict[str, Any]:
 
     db = _db(request)
     root = _settings(request).data_dir / "models" / "lstm"
+    if body.candles and "timeframe" not in body.model_fields_set:  # not given: the candles' spacing picks the model
+        from core.timeframes import median_step_ms, timeframe_of_step
+
+        step = median_step_ms([int(r[0]) for r in body.candles])
+        inferred = timeframe_of_step(step) if step is not None else None
+        if inferred is None or inferred not in TIMEFRAMES:
+            raise HTTPException(status_code=422, detail="give timeframe: the candles' spacing is none of "
+                                + ", ".join(TIMEFRAMES))
+        body.timeframe = inferred
     if ModelRegistry(db, root).latest(body.symbol, body.timeframe) is None:
         raise HTTPException(
             status_code=404,

@@ -230,3 +230,29 @@ def test_data_import_checks_the_file_against_its_name_and_arguments(
 
     store = CandleStore(get_db())
     assert store.count("import", "SOL/USDT", "1h") == 0 and store.count("import", "ETH/USDT", "1h") == 0
+
+
+# ------------------------------------------------------------------------------------------------ HTTP
+def test_http_backtest_checks_and_infers_the_timeframe(mongo_db: Any) -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from agent.api.auth import ApiKeyStore
+    from agent.api.backtest import router
+
+    app = FastAPI()
+    app.include_router(router)
+    app.state.api_keys = ApiKeyStore(mongo_db)
+    key, _ = app.state.api_keys.create("reader", "read")
+    auth = {"Authorization": f"Bearer {key}"}
+    n = 300
+    close = 100 * np.exp(np.cumsum(0.02 * np.random.default_rng(5).standard_normal(n)))
+    daily = [[START_MS + i * DAY_MS, c, c * 1.01, c * 0.99, c, 10.0] for i, c in enumerate(close.tolist())]
+    body = {"strategy": "trend", "symbols": ["BTC/USDT"], "candles": [daily]}
+    with TestClient(app) as client:
+        r = client.post("/v1/backtests", json={**body, "timeframe": "1h"}, headers=auth)
+        assert r.status_code == 422 and "1d apart" in r.json()["detail"], r.text
+        r = client.post("/v1/backtests", json=body, headers=auth)
+        assert r.status_code == 200, r.text
+        out = r.json()
+        assert out["timeframe"] == "1d" and "read from the candle spacing" in out["data"][0]

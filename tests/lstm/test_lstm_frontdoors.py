@@ -158,8 +158,12 @@ def test_http_forecasts_and_predictions(trained: Path) -> None:
     assert r.status_code == 422
     # daily candles given to the 1h model: refused, not forecast as if they were hourly
     daily = [[1_704_067_200_000 + i * 86_400_000, *row[1:]] for i, row in enumerate(rows)]
-    r = client.post("/v1/forecasts", json={"symbol": "BTC/USDT", "horizon": 4, "candles": daily}, headers=auth)
+    r = client.post("/v1/forecasts", json={"symbol": "BTC/USDT", "timeframe": "1h", "horizon": 4, "candles": daily},
+                    headers=auth)
     assert r.status_code == 422 and "1d apart" in r.json()["detail"], r.text
+    # no timeframe given: the spacing picks the model, and there is no daily one
+    r = client.post("/v1/forecasts", json={"symbol": "BTC/USDT", "horizon": 4, "candles": daily}, headers=auth)
+    assert r.status_code == 404 and "BTC/USDT 1d" in r.json()["detail"], r.text
     r = client.post("/v1/forecasts", json={"symbol": "ETH/USDT", "candles": rows}, headers=auth)
     assert r.status_code == 404 and "no trained model" in r.json()["detail"]
 
