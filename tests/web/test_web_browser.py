@@ -172,7 +172,21 @@ def test_market_page(served: Served, browser_page: Any, tmp_path: Path) -> None:
     page = browser_page
     errors = watch_errors(page)
     page.goto(served.url + "/#/market")
-    sign_in(page, served.keys["read"])
+    # keyboard only: the key field has the focus on arrival, the skip link is one Shift+Tab away, the field takes
+    # Enter, and the nav links take Enter
+    page.locator("#login").wait_for(state="visible")
+    assert page.evaluate("document.activeElement.id") == "api-key"
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    page.keyboard.press("Tab")
+    page.keyboard.type(served.keys["read"])
+    page.keyboard.press("Enter")
+    page.locator("#shell").wait_for(state="visible")
+    page.get_by_role("link", name="Ask").focus()
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="Ask the desk").wait_for()
+    page.get_by_role("link", name="Market").focus()
+    page.keyboard.press("Enter")
     page.locator("#m-chart svg .candles rect").first.wait_for()
     page.locator("#m-forecast").get_by_text("No stored forecast").wait_for(timeout=60_000)
     page.locator("#m-news table").first.wait_for()

@@ -99,3 +99,29 @@ def test_wheel_carries_the_front_end() -> None:
     files = [p.relative_to(STATIC_DIR.parent).as_posix() for p in STATIC_DIR.iterdir()]
     assert files and all(any(fnmatch.fnmatch(f, g) for g in globs) for f in files), (files, globs)
     assert (STATIC_DIR.parent / "__init__.py").exists()
+
+
+def _luminance(hex_colour: str) -> float:
+    rgb = [int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def contrast(a: str, b: str) -> float:
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def test_colour_contrast_meets_wcag_aa() -> None:
+    """Every text colour of the stylesheet against the backgrounds it is drawn on: at least 4.5:1 (WCAG AA)."""
+    css = (STATIC_DIR / "app.css").read_text()
+    var = dict(re.findall(r"--([a-z]+):\s*(#[0-9a-f]{6})", css))
+    backgrounds = [var["bg"], var["panel"], "#131a21", "#121920"]  # page, cards, proposals, charts
+    for name in ("text", "muted", "accent", "good", "bad", "warn"):
+        for bg in backgrounds:
+            assert contrast(var[name], bg) >= 4.5, (name, bg, contrast(var[name], bg))
+    pairs = [("#ffffff", "#2a5b8c"), ("#ffffff", "#1f6e47"), ("#ffffff", "#8c2a2f"), ("#ffffff", "#25415f"),
+             ("#c9f5dd", "#1e4d36"), ("#ffd9d6", "#5c2326"), ("#fff1c7", "#5a4a17"), ("#111111", var["warn"])]
+    for fg, bg in pairs:  # buttons, current nav link, state badges, pending count
+        assert bg in css, bg  # the pair is one the stylesheet draws
+        assert contrast(fg, bg) >= 4.5, (fg, bg, contrast(fg, bg))

@@ -80,6 +80,8 @@ function signOut(message) {
   current?.unmount?.();
   current = null;
   clearKey();
+  // the conversation and equity marks belong to the key that made them: a new sign-in starts afresh
+  sessionStorage.clear();
   ctx.me = null;
   $("shell").hidden = true;
   $("login").hidden = false;

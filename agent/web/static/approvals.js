@@ -5,7 +5,7 @@ import { api } from "./api.js";
 import { badge, el, fmt, pct, qty, replace, table, time } from "./util.js";
 
 const TERMINAL = new Set(["filled", "rejected", "expired", "cancelled", "failed"]);
-let nodes = null;
+let nodes = null, last = { pending: [], recent: [] }, decisions = 0;
 const watched = new Map(); // order id -> last known order (decided from this page)
 
 export function mount(root, ctx) {
@@ -28,7 +28,7 @@ export function mount(root, ctx) {
       el("h2", { id: "h-decided", text: "Recently decided" }), nodes.recent));
 }
 
-export function unmount() { nodes = null; }
+export function unmount() { nodes = null; last = { pending: [], recent: [] }; }
 
 async function decide(ctx, order, action) {
   let body;
@@ -47,6 +47,12 @@ async function decide(ctx, order, action) {
     ctx.toast(`${order.id}: ${out.status}${state && state !== out.status ? ` (order ${state})` : ""}` +
       `${out.reasons?.length ? ` · ${out.reasons.join("; ")}` : ""}`);
     if (status) status.textContent = `${out.status}: order ${state}`;
+    decisions += 1;  // a poll already in flight read the lists before this decision: it must not draw them
+    if (out.order && nodes) {  // show the desk's answer at once; the refresh below confirms it
+      last.pending = last.pending.filter((o) => o.id !== order.id);
+      last.recent = [{ ...order, ...out.order, id: order.id }, ...last.recent.filter((o) => o.id !== order.id)];
+      render(ctx);
+    }
   } catch (err) {
     const text = `Refused (${err.status ?? "error"}): ${err.message}`;
     if (status) status.textContent = text;
@@ -92,24 +98,30 @@ function proposalCard(ctx, o) {
 
 export async function refresh(ctx) {
   if (!nodes) return;
+  const seen = decisions;
   const [pending, recent] = await Promise.all([
     api("v1/orders?state=pending_approval&limit=100"), api("v1/orders?limit=30"),
   ]);
   // orders decided from this page are followed until they are done (filled, rejected, ...)
   await Promise.all([...watched].filter(([, o]) => !o || !TERMINAL.has(o.state)).map(([id]) =>
     api(`v1/orders/${encodeURIComponent(id)}`).then((o) => watched.set(id, o), () => {})));
-  if (!nodes) return;
-  ctx.setPending(pending.orders.length);
+  if (!nodes || seen !== decisions) return;
+  last = { pending: pending.orders, recent: recent.orders };
+  render(ctx);
+}
+
+function render(ctx) {
+  ctx.setPending(last.pending.length);
   // keep a card whose buttons have focus, so a keyboard user does not lose their place
   const focused = document.activeElement?.closest?.(".proposal")?.id;
-  const cards = pending.orders.map((o) => proposalCard(ctx, o));
+  const cards = last.pending.map((o) => proposalCard(ctx, o));
   if (focused) {
     const keep = document.getElementById(focused);
     const i = cards.findIndex((c) => c.id === focused);
     if (keep && i >= 0) cards[i] = keep;
   }
   replace(nodes.pending, cards.length ? cards : el("p", { class: "muted", text: "No proposal waits for approval." }));
-  const decided = recent.orders.filter((o) => o.state !== "pending_approval")
+  const decided = last.recent.filter((o) => o.state !== "pending_approval")
     .map((o) => (watched.has(o.id) ? { ...o, ...watched.get(o.id) } : o));
   replace(nodes.recent, table("Latest orders out of approval, newest first", [
     { label: "Id", get: (o) => o.id },

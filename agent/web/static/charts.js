@@ -33,11 +33,18 @@ const axisLabel = (span) => {
     v.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits }));
 };
 export const timeLabel = (ms) => new Date(ms).toISOString().slice(5, 16).replace("T", " ");
+// Time labels as fine as the span needs: seconds within minutes, minutes within days, else month-day hour.
+const timeLabelFor = (span) => (ms) => {
+  const iso = new Date(ms).toISOString();
+  if (span < 6e5) return iso.slice(11, 19);
+  if (span < 864e5) return iso.slice(11, 16);
+  return timeLabel(ms);
+};
 
 // spec: {title, desc, width, height, series:[{name,color,points:[[x,y]],dash}], band:{color,points:[[x,lo,hi]]},
 //        candles:[[x,o,h,l,c]], markers:[{x,y,kind:'up'|'down',color,label}], xLabel(x), yLabel(y)}
 export function plot(spec) {
-  const W = spec.width || 720, H = spec.height || 260, L = 56, R = 12, T = 12, B = 26;
+  const W = spec.width || 720, H = spec.height || 260, R = 12, T = 12, B = 26;
   const id = `c${++uid}`;
   const svg = s("svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-labelledby": `${id}t ${id}d` });
   svg.append(s("title", { id: `${id}t` }, spec.title || "chart"), s("desc", { id: `${id}d` }, spec.desc || ""));
@@ -48,9 +55,11 @@ export function plot(spec) {
   for (const m of spec.markers || []) { xs.push(m.x); ys.push(m.y); }
   const [x0, x1] = xs.length ? [Math.min(...xs), Math.max(...xs)] : [0, 1];
   const [y0, y1] = extent(ys);
+  const xl = spec.xLabel || timeLabelFor(x1 - x0), yl = spec.yLabel || axisLabel(y1 - y0);
+  const yTicks = [0, 1, 2, 3, 4].map((i) => y0 + ((y1 - y0) * i) / 4);
+  const L = Math.max(40, 10 + 6.5 * Math.max(...yTicks.map((y) => yl(y).length)));  // room for the longest label
   const sx = (x) => L + ((x - x0) / ((x1 - x0) || 1)) * (W - L - R);
   const sy = (y) => T + (1 - (y - y0) / ((y1 - y0) || 1)) * (H - T - B);
-  const xl = spec.xLabel || timeLabel, yl = spec.yLabel || axisLabel(y1 - y0);
   const grid = s("g", { stroke: "#2b3540", "stroke-width": 1 });
   for (let i = 0; i <= 4; i++) {
     const y = y0 + ((y1 - y0) * i) / 4;
