@@ -143,6 +143,12 @@ class ApiKeyStore:
             return None
         return hit[2] if hit[1] == self.revocation_counter() else None
 
+    def remembered(self, key: str) -> bool:
+        """Whether this key was verified here before (even if a revocation since means it must be checked again):
+        such a key is not throttled with guesses from its address; if it fails now it is forgotten."""
+        with self._lock:
+            return hashlib.sha256(key.encode()).digest() in self._cache
+
     def verify(self, key: str) -> Principal | None:
         hit = self.cached(key)
         if hit is not None:
@@ -160,10 +166,12 @@ class ApiKeyStore:
             ok = bool(_hasher.verify(stored, secret))
         except (VerificationError, InvalidHashError):
             ok = False
+        digest = hashlib.sha256(key.encode()).digest()
         if not ok or doc is None:
+            with self._lock:
+                self._cache.pop(digest, None)
             return None
         principal = Principal(key_id, str(doc.get("name", "")), frozenset(doc["scopes"]))
-        digest = hashlib.sha256(key.encode()).digest()
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
@@ -220,7 +228,7 @@ async def authenticate(request: Request) -> Principal:
     if principal is None:
         failures = _failure_limiter(request)
         address = client_address(request)
-        wait_s = failures.blocked(address)
+        wait_s = 0.0 if store.remembered(key) else failures.blocked(address)
         if wait_s > 0:
             raise HTTPException(
                 status_code=429,

@@ -141,6 +141,9 @@ def test_failed_keys_are_throttled_per_address(make_client: Any, monkeypatch: py
             calls.append(stored)
             return bool(real.verify(stored, password))
 
+        def hash(self, secret: str) -> str:
+            return str(real.hash(secret))
+
     monkeypatch.setattr(auth_mod, "_hasher", Counting())
     for bad in ("garbage", "cqa_short_x", "Bearer-less", "cqa_0123456789ab_" + "!" * 32):
         assert client.get("/v1/conversations/none", headers=auth(bad)).status_code == 401
@@ -153,9 +156,15 @@ def test_failed_keys_are_throttled_per_address(make_client: Any, monkeypatch: py
     assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
     assert "too many failed" in limited.json()["detail"]
     assert client.get("/v1/conversations/none", headers=auth(good)).status_code == 404  # good key unaffected
+    # A revocation anywhere makes every remembered key be checked again: a key verified before is re-checked, not
+    # throttled with the guesses from its address.
+    store = client.app.state.api_keys
+    store.revoke(store.create("other", "read")[1].key_id)
+    assert client.get("/v1/conversations/none", headers=auth(good)).status_code == 404
+    assert len(calls) == 2
     elsewhere = TestClient(client.app, client=("203.0.113.7", 40000))  # same app, another peer address
     assert elsewhere.get("/v1/conversations/none", headers=auth(GOOD_SHAPE_BAD_SECRET)).status_code == 401
-    assert len(calls) == 2
+    assert len(calls) == 3
 
 
 def test_failure_limiter_refills_and_forgets() -> None:
