@@ -28,7 +28,7 @@ MARK_ONLY_SPREAD = (
     0.25  # notional spread given to quotes with only a mark IV (Deribit marks in the wings are extrapolations)
 )
 MIN_QUOTES = 5
-SECOND_ORDER_BELOW = 0.75
+SECOND_ORDER_BELOW = 0.9
 BAND_ROUNDS = 1
 COLD_STARTS = 2  # Nelder-Mead starts of a slice's first fit (the fallback refit uses all 3)
 MAX_EVAL = 250
@@ -327,6 +327,26 @@ def _fit_slice(
     return None, reason
 
 
+def _correct(slices: list[Slice], by_label: dict[str, _SliceData], grid: FloatArray) -> None:
+    """Add a spline correction to each slice (in place), shortest first, each kept between its final shorter
+    neighbour and its longer neighbour (see correction.py)."""
+    for i, sl in enumerate(slices):
+        d = by_label[sl.label]
+        n2 = d.n2
+        corr = fit_correction(
+            sl.params,
+            d.k[:n2],
+            d.bid[:n2] ** 2 * d.t,
+            d.ask[:n2] ** 2 * d.t,
+            d.weight[:n2],
+            grid,
+            lower=slices[i - 1].total_variance if i > 0 else None,
+            upper=slices[i + 1].total_variance if i + 1 < len(slices) else None,
+        )
+        if corr is not None:
+            slices[i] = Slice(sl.label, sl.t, sl.forward, sl.params, sl.n_quotes, corr)
+
+
 def _wild(fitted_iv: FloatArray, bid: FloatArray, ask: FloatArray, grid_iv: FloatArray) -> str | None:
     """Why a slice fit is not credible, or None: far from its two-sided quotes, or absurd inside their range."""
     mid = 0.5 * (bid + ask)
@@ -388,57 +408,47 @@ def fit_surface(
             continue
         data.append(_slice_data(chain, lab, sel2, (labels == lab) & one, bid_ok, ask_ok, k_all))
     # calendar order: shortest first (each slice floored by the shorter one); when that drops an expiry or leaves
-    # more than SECOND_ORDER_BELOW of the quotes outside their spread, longest first too (each capped by the longer
-    # one). Both are calendar-free by construction; the one with more quotes inside the spread wins.
-    best: tuple[int, dict[str, Slice], list[dict[str, str]]] | None = None
+    # more than 1 - SECOND_ORDER_BELOW of the quotes outside their spread after the correction, longest first too
+    # (each capped by the longer one). Both are calendar-free by construction; the one with more quotes inside
+    # the spread wins.
+    best: tuple[int, list[Slice], list[dict[str, str]]] | None = None
     n_two = sum(d.n2 for d in data)
+    by_label = {d.label: d for d in data}
+    svi_s, corr_s = time.perf_counter() - t0, 0.0  # the quote preparation counts as SVI time
     for forward_in_time in (True, False):
         if best is not None and not best[2] and best[0] >= SECOND_ORDER_BELOW * n_two:
             break
-        fits: dict[str, Slice] = {}
+        t1 = time.perf_counter()
+        fits: list[Slice] = []
         dropped: list[dict[str, str]] = []
         bound: SVIParams | None = None
-        inside = 0
         for d in data if forward_in_time else data[::-1]:
             lo_b, hi_b = (bound, None) if forward_in_time else (None, bound)
             p, reason = _fit_slice(d, fit_grid, hi_b, None, warm_params.get(d.label), lo_b)
             if p is None:
                 dropped.append({"expiry": d.label, "reason": f"no credible SVI fit: {reason}"})
                 continue
-            fits[d.label] = Slice(d.label, d.t, d.forward, p, d.n2)
-            iv = np.sqrt(np.maximum(p.total_variance(d.k[: d.n2]), 0.0) / d.t)
-            inside += int(np.sum((iv >= d.bid[: d.n2]) & (iv <= d.ask[: d.n2])))
+            fits.append(Slice(d.label, d.t, d.forward, p, d.n2))
             bound = p
-        if best is None or inside > best[0]:
+        fits.sort(key=lambda x: x.t)
+        t2 = time.perf_counter()
+        svi_s += t2 - t1
+        if correct:
+            _correct(fits, by_label, grid)
+        corr_s += time.perf_counter() - t2
+        inside = 0
+        for sl in fits:
+            d = by_label[sl.label]
+            iv = np.sqrt(np.maximum(sl.total_variance(d.k[: d.n2]), 0.0) / d.t)
+            inside += int(np.sum((iv >= d.bid[: d.n2]) & (iv <= d.ask[: d.n2])))
+        if best is None or inside > best[0] or (inside == best[0] and len(dropped) < len(best[2])):
             best = (inside, fits, dropped)
     assert best is not None
-    fitted_slices = best[1]
+    slices = best[1]
     left_out.extend(best[2])
-    svi_s = time.perf_counter() - t0
-    if not fitted_slices:
+    if not slices:
         reasons = "; ".join(f"{x['expiry']}: {x['reason']}" for x in left_out[:5])
         raise ValueError(f"no expiry could be fitted ({reasons})")
-    slices = sorted(fitted_slices.values(), key=lambda x: x.t)
-    t_corr = time.perf_counter()
-    if correct:
-        by_label = {d.label: d for d in data}
-        for i, sl in enumerate(slices):
-            d = by_label[sl.label]
-            n2 = d.n2
-            lo_w, hi_w = d.bid[:n2] ** 2 * d.t, d.ask[:n2] ** 2 * d.t
-            corr = fit_correction(
-                sl.params,
-                d.k[:n2],
-                lo_w,
-                hi_w,
-                d.weight[:n2],
-                grid,
-                lower=slices[i - 1].total_variance if i > 0 else None,
-                upper=slices[i + 1].total_variance if i + 1 < len(slices) else None,
-            )
-            if corr is not None:
-                slices[i] = Slice(sl.label, sl.t, sl.forward, sl.params, sl.n_quotes, corr)
-    corr_s = time.perf_counter() - t_corr
     surface = VolSurface(slices)
     fitted = np.full(len(chain), np.nan)
     ok_t = fin_k & (chain.t > 0)
