@@ -19,7 +19,8 @@ import pytest
 import uvicorn
 
 from core.settings import Settings
-from tests.agent.conftest import fake_exchange, make_client, make_settings  # noqa: F401  (fixtures)
+from tests.agent.conftest import fake_exchange, fake_llm, make_client, make_settings  # noqa: F401  (fixtures)
+from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.asgi_server import free_port
 
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
@@ -101,12 +102,10 @@ def web_clock() -> Iterator[int]:
         yield start
 
 
-@pytest.fixture()
-def served(make_settings: Callable[..., Settings], web_clock: int) -> Iterator[Served]:  # noqa: F811
-    """The app on a loopback port, with keys: read, trade (the proposer), approve, admin."""
+def _serve(settings: Settings) -> Iterator[Served]:
     from agent.app import create_app
 
-    app = create_app(make_settings(four_eyes="true"))
+    app = create_app(settings)
     with AppServer(app) as url:
         store = app.state.api_keys
         keys = {
@@ -116,6 +115,20 @@ def served(make_settings: Callable[..., Settings], web_clock: int) -> Iterator[S
             "admin": store.create("boss", "admin")[0],
         }
         yield Served(url, app, keys)
+
+
+@pytest.fixture()
+def served(make_settings: Callable[..., Settings], web_clock: int) -> Iterator[Served]:  # noqa: F811
+    """The app on a loopback port (four-eyes on, no LLM), with keys: read, trade (the proposer), approve, admin."""
+    yield from _serve(make_settings(four_eyes="true"))
+
+
+@pytest.fixture()
+def served_llm(
+    make_settings: Callable[..., Settings], fake_llm: FakeOpenAI, web_clock: int  # noqa: F811
+) -> Iterator[Served]:
+    """The app with its LLM pointed at the scripted OpenAI-compatible fake (script it before asking)."""
+    yield from _serve(make_settings(llm=fake_llm))
 
 
 @pytest.fixture()

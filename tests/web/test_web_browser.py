@@ -161,6 +161,34 @@ def test_desk_approve_refuse_halt_ask(served: Served, browser_page: Any) -> None
     assert not page.blocked and not errors, (page.blocked, errors)
 
 
+def test_ask_streams_llm_tool_calls(served_llm: Served, fake_llm: Any, browser_page: Any) -> None:
+    """With a language model (the scripted fake the app is pointed at): the tool call is listed as it runs, then
+    the streamed answer."""
+    from tests.agent.conftest import tool_result
+    from tests.fakes.openai_server import Reply, ToolCall
+
+    llm = fake_llm
+    llm.script(
+        Reply(tool_calls=[ToolCall("get_ticker", {"symbol": "BTC/USDT"})], reasoning="price first"),
+        lambda body: Reply(content=f"BTC is at {tool_result(body, 'get_ticker')['result']['last']} now",
+                           reasoning="answer"),
+    )
+    page = browser_page
+    errors = watch_errors(page)
+    page.goto(served_llm.url + "/#/ask")
+    sign_in(page, served_llm.keys["read"])
+    page.get_by_label(re.compile("^Question")).fill("BTC?")
+    page.get_by_role("button", name="Send").click()
+    answer = page.locator(".msg.desk.done").first
+    answer.wait_for(timeout=60_000)
+    assert "BTC is at 65000.0 now" in answer.inner_text()
+    tool = answer.locator('[data-tool="get_ticker"]')
+    assert tool.count() == 1 and tool.inner_text().startswith("✓ get_ticker")
+    assert "language model" in answer.inner_text()
+    assert llm.requests[0]["stream"] is True
+    assert not page.blocked and not errors, (page.blocked, errors)
+
+
 def chain_csv() -> str:
     """A small synthetic chain (two expiries with SVI smiles) in the flat Deribit format."""
     from tests.options.conftest import chain_to_csv, make_chain
