@@ -20,8 +20,8 @@ import uvicorn
 
 from core.settings import Settings
 from tests.agent.conftest import fake_exchange, fake_llm, make_client, make_settings  # noqa: F401  (fixtures)
-from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.asgi_server import free_port
+from tests.fakes.openai_server import FakeOpenAI
 
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
 
