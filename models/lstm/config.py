@@ -42,7 +42,7 @@ class LSTMConfig:
     interval: float = 0.8  # nominal coverage of the prediction interval
     mc_samples: int = 30
     conformal: bool = True  # widen/narrow the raw interval on the calibration fold (normalised split conformal)
-    aci_gamma: float = 0.01  # adaptive conformal step size as outcomes arrive (0 = static split conformal)
+    aci_gamma: float = 0.02  # adaptive conformal step size as outcomes arrive (0 = static split conformal)
     aci_refresh: bool = False  # learnt scores replace the calibration fold's oldest ones (else only alpha adapts)
     # inference
     jit_compile: bool = True  # XLA-compiled tf.function for inference
