@@ -11,7 +11,8 @@ import difflib
 from collections.abc import Iterable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidatorFunctionWrapHandler, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 
 def _squash(name: str) -> str:
@@ -43,13 +44,22 @@ def unknown_fields_message(unknown: Iterable[object], valid: Iterable[str]) -> s
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _refuse_unknown_fields(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            valid = set(cls.model_fields)
-            valid.update(f.alias for f in cls.model_fields.values() if f.alias)
-            unknown = [k for k in data if k not in valid]
-            if unknown:
-                raise ValueError(unknown_fields_message(unknown, cls.model_fields))
-        return data
+    def _name_unknown_fields(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """Pydantic reports each unknown field (`extra_forbidden`, next to any missing or invalid ones); reword
+        those of this model to name the valid field meant and the valid ones. Other errors pass unchanged."""
+        try:
+            return handler(data)
+        except ValidationError as exc:
+            errors = exc.errors()
+            if not any(e["type"] == "extra_forbidden" and len(e["loc"]) == 1 for e in errors):
+                raise
+            details: list[InitErrorDetails] = []
+            for e in errors:
+                message = e["msg"]
+                if e["type"] == "extra_forbidden" and len(e["loc"]) == 1:
+                    message = unknown_fields_message([e["loc"][0]], cls.model_fields)
+                error = PydanticCustomError(e["type"], message)  # no context: the text is not formatted
+                details.append(InitErrorDetails(type=error, loc=e["loc"], input=e["input"]))
+            raise ValidationError.from_exception_data(exc.title, details) from None

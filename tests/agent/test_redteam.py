@@ -65,7 +65,7 @@ def test_malformed_and_oversized_arguments_come_back_as_errors(make_client: Any,
     assert body["answer"] == "I could not get the data."
     assert len(seen) == 3 and all('"ok":false' in s.replace(" ", "") for s in seen)
     assert "at most 30 characters" in seen[0]
-    assert "unknown fields 'approved'" in seen[1]
+    assert "approved: unknown field 'approved'" in seen[1]
     assert len(_audit(client)) == 3
 
 
