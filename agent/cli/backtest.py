@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from agent.cli.args import int_in
 from tools.backtest import STRATEGY_NAMES, norm_symbol
 from trading.backtest.metrics import TIMEFRAME_MS
 
@@ -56,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "or 1h for stored / market candles)")
     p.add_argument("--data", default=None, help="CSV of candles for --symbol")
     p.add_argument("--data2", default=None, help="CSV of candles for --symbol2")
-    p.add_argument("--limit", type=int, default=2000, help="candles to load when --data is absent")
+    p.add_argument("--limit", type=int_in(50, 1_000_000), default=2000, help="candles to load when --data is absent")
     p.add_argument("--param", type=_param, action="append", default=[], metavar="NAME=VALUE",
                    help="strategy parameter (repeatable), e.g. --param fast=10 --param slow=50")
     p.add_argument("--mode", choices=["event", "vectorized"], default="event")
@@ -72,8 +73,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--tilt", type=float, default=0.4, help="relative_value: scale of the spread weights (0-1]")
     p.add_argument("--chart", default=None, help="write an equity + drawdown PNG here")
     p.add_argument("--optimize", choices=["grid", "optuna"], default=None, help="walk-forward parameter search")
-    p.add_argument("--folds", type=int, default=4)
-    p.add_argument("--trials", type=int, default=30, help="optuna trials per fold")
+    p.add_argument("--folds", type=int_in(1, 50), default=4)
+    p.add_argument("--trials", type=int_in(1, 10_000), default=30, help="optuna trials per fold")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_backtest)
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from agent.cli.args import int_in
 from trading.exchanges import ExchangeError, background, open_exchange
 from trading.exchanges.base import TIMEFRAME_MS
 
@@ -23,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     dl.add_argument("--timeframe", default="1h", choices=list(TIMEFRAME_MS))
     dl.add_argument("--since", required=True, help="start: YYYY-MM-DD, ISO 8601 or epoch ms (UTC)")
     dl.add_argument("--until", default=None, help="end (default: now)")
-    dl.add_argument("--page-limit", type=int, default=1000, help="candles per request (default 1000)")
+    dl.add_argument("--page-limit", type=int_in(1, 1000), default=1000, help="candles per request (default 1000)")
     dl.add_argument("--simulated", action="store_true", help="download from the simulated venue")
     dl.add_argument("--json", action="store_true", help="print one JSON object")
     dl.set_defaults(func=cmd_download)

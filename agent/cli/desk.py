@@ -8,6 +8,7 @@ import json
 import sys
 from typing import Any
 
+from agent.cli.args import int_in
 from trading.types import OrderType, Side
 
 
@@ -111,7 +112,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     orders.add_argument("order_id", nargs="?", default=None)
     orders.add_argument("--state", default=None)
     orders.add_argument("--symbol", default=None)
-    orders.add_argument("--limit", type=int, default=20)
+    orders.add_argument("--limit", type=int_in(1, 1000), default=20)
     orders.add_argument("--side", choices=["buy", "sell"], default="buy")
     orders.add_argument("--qty", type=float, default=0.0)
     orders.add_argument("--type", choices=["market", "limit"], default="market")

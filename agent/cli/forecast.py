@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from agent.cli.args import int_in
 from tools.forecast import TIMEFRAMES, check_timeframe, norm_symbol
 
 
@@ -25,21 +26,6 @@ def _timeframe(value: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
-def _count(low: int, high: int) -> Any:
-    """argparse type: an integer in [low, high] (a bad one exits 2 with usage, like any bad argument)."""
-
-    def parse(value: str) -> int:
-        try:
-            n = int(value)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from exc
-        if not low <= n <= high:
-            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {n}")
-        return n
-
-    return parse
-
-
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     train = sub.add_parser(
         "train",
@@ -54,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                        help=f"one of {', '.join(TIMEFRAMES)}; checked against the --data candles' spacing "
                        "(default: that spacing, or 1h for the market source)")
     train.add_argument("--data", default=None, help="CSV of candles; default: the market source")
-    train.add_argument("--limit", type=_count(100, 1_000_000), default=5_000,
+    train.add_argument("--limit", type=int_in(100, 1_000_000), default=5_000,
                        help="candles to fetch when --data is absent")
     train.add_argument("--pair-symbol", type=_symbol, default=None, help="second symbol whose returns are a feature")
     train.add_argument("--pair-data", default=None, help="CSV of the second symbol's candles")
@@ -83,7 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     fc.add_argument("--symbol", type=_symbol, default=None, help="e.g. BTC/USDT (default: from a --data file name)")
     fc.add_argument("--timeframe", type=_timeframe, default=None,
                     help="checked against the --data candles' spacing (default: that spacing, or 1h)")
-    fc.add_argument("--horizon", type=_count(1, 500), default=24, help="steps ahead (at most the model's horizon)")
+    fc.add_argument("--horizon", type=int_in(1, 500), default=24, help="steps ahead (at most the model's horizon)")
     fc.add_argument("--data", default=None, help="CSV of recent candles; default: the market source")
     fc.add_argument("--pair-data", default=None, help="CSV of the second symbol's candles (models using 'pair')")
     fc.add_argument("--chart", type=Path, default=None, help="write a PNG chart here")

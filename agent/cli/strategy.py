@@ -13,6 +13,7 @@ import sys
 import time
 from typing import Any
 
+from agent.cli.args import int_in, positive_float
 from core.clock import now_ms
 
 
@@ -27,10 +28,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run.add_argument("--mode", choices=("paper", "live"), default="paper")
     run.add_argument("--param", action="append", default=[], metavar="K=V", help="strategy parameter (repeatable)")
     run.add_argument("--exchange", default=None, help="candle source venue (default: configured)")
-    run.add_argument("--warmup", type=int, default=500, help="closed candles fed before trading (default 500)")
+    run.add_argument("--warmup", type=int_in(0, 100_000), default=500,
+                     help="closed candles fed before trading (default 500)")
     run.add_argument("--once", action="store_true", help="act on the latest closed candle now, then exit")
-    run.add_argument("--max-bars", type=int, default=0, help="stop after N new candles (0: run until Ctrl-C)")
-    run.add_argument("--poll-s", type=float, default=10.0, help="how often to look for a new closed candle")
+    run.add_argument("--max-bars", type=int_in(0, 10_000_000), default=0,
+                     help="stop after N new candles (0: run until Ctrl-C)")
+    run.add_argument("--poll-s", type=positive_float(86_400), default=10.0,
+                     help="how often to look for a new closed candle")
     run.set_defaults(func=cmd_run)
     auto = ssub.add_parser("auto-approve", help="operator switch: let a strategy's proposals approve themselves")
     auto.add_argument("strategy_id", help="as printed by `strategy run`, e.g. trend:BTC/USDT")

@@ -103,3 +103,28 @@ def test_bad_input_exits_2_with_a_message(
     err = capsys.readouterr().err
     assert code == 2, (argv, code, err[-400:])
     assert "error:" in err and "Traceback" not in err, (argv, err[-400:])
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["orders", "list", "--limit", "-1"],
+        ["news", "ingest", "--lookback-hours", "-1"],
+        ["news", "ingest", "--retention-days", "-3"],
+        ["strategy", "run", "trend", "--symbol", "BTC/USDT", "--warmup", "-1"],
+        ["strategy", "run", "trend", "--symbol", "BTC/USDT", "--poll-s", "0"],
+        ["data", "download", "--symbol", "BTC/USDT", "--since", "2024-01-01", "--page-limit", "-5"],
+        ["backtest", "--strategy", "trend", "--symbol", "BTC/USDT", "--folds", "0"],
+        ["train", "--symbol", "BTC/USDT", "--limit", "-1"],
+        ["forecast", "--symbol", "BTC/USDT", "--horizon", "501"],
+        ["serve", "--port", "70000"],
+    ],
+)
+def test_out_of_range_numbers_are_refused_before_anything_runs(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A negative limit, page size or poll interval used to run (or fail later with exit 1)."""
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "error: argument" in err and "Traceback" not in err, (argv, err)
