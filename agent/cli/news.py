@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from agent.cli.args import int_in, positive_float
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     news = sub.add_parser("news", help="news knowledge base: ingest, search, sentiment, events, impact",
@@ -21,8 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ing.add_argument("--feed", action="append", default=None, metavar="NAME=URL",
                      help="RSS/Atom feed to use instead of the default list (repeatable)")
     ing.add_argument("--query", default=None, help="keyword filter for feeds / query for Google CSE")
-    ing.add_argument("--lookback-hours", type=float, default=48.0)
-    ing.add_argument("--retention-days", type=int, default=180, help="delete items older than this (0: keep all)")
+    ing.add_argument("--lookback-hours", type=positive_float(24 * 3650), default=48.0)
+    ing.add_argument("--retention-days", type=int_in(0, 36_500), default=180,
+                     help="delete items older than this (0: keep all)")
     ing.add_argument("--json", action="store_true", help="print one JSON object")
     ing.set_defaults(func=_ingest)
 
