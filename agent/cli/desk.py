@@ -52,11 +52,7 @@ def _desk(args: argparse.Namespace) -> int:
 def _orders(args: argparse.Namespace) -> int:
     from trading.oms.factory import run
 
-    svc = _svc()
-    if args.action == "list":
-        _print({"orders": svc.list_orders(args.state, args.symbol, args.limit)}, args.json)
-        return 0
-    if args.action == "propose":
+    if args.action == "propose":  # the input is checked before the trading service starts (and reconciles)
         from pydantic import ValidationError
 
         from tools.trading import ProposeOrderArgs
@@ -71,14 +67,21 @@ def _orders(args: argparse.Namespace) -> int:
                 note=args.note or "",
             )
         except ValidationError as exc:
-            print(f"error: {exc.errors()[0]['msg']}", file=sys.stderr)
+            err = exc.errors()[0]
+            field = ".".join(str(x) for x in err.get("loc", ())) or "order"
+            print(f"error: {field}: {err['msg']}", file=sys.stderr)
             return 2
+    elif args.action != "list" and not args.order_id:
+        print("error: an order id is required", file=sys.stderr)
+        return 2
+    svc = _svc()
+    if args.action == "list":
+        _print({"orders": svc.list_orders(args.state, args.symbol, args.limit)}, args.json)
+        return 0
+    if args.action == "propose":
         res = run(svc.propose_async(body.to_request(), _actor(args), source="cli"))
         _print(res.to_dict(), args.json)
         return 0 if res.status == "pending_approval" else 1
-    if not args.order_id:
-        print("error: an order id is required", file=sys.stderr)
-        return 2
     if args.action == "show":
         doc = svc.get_order(args.order_id)
         if doc is None:
