@@ -11,8 +11,15 @@ Hit rate: known-item search, where the query is a document's headline
 with a third of its words dropped and shuffled; a hit means that document is among the top 5 (hybrid search,
 real + synthetic corpus; the synthetic texts reuse their base document's words, so 100k is a hard case).
 Sentiment: the PhraseBank 50%-agreement file is split by an MD5 of the sentence into a dev half (looked at
-while writing the lexicon) and a test half; headline numbers are on the test half; the offline model never trains
-on PhraseBank (it learns from knowledge/sentiment/seed.py). VADER needs `pip install vaderSentiment`.
+while writing the lexicon) and a test half; `sentiment_macro_f1` is the bundled default model (trained on the
+crypto headlines and StockTwits posts, never on PhraseBank) on the test half. Across sources, leave one dataset
+out: `crypto_macro_f1_lodo` is the mean macro-F1 over the crypto datasets (hand-labelled crypto headlines,
+three-class; StockTwits ETH Bullish/Bearish posts, two-class, scored by the side of the score), each scored by the
+recipe trained on the other datasets only; `vader_crypto_macro_f1` is VADER on the same rows by the same rule;
+`phrasebank_macro_f1` is the PhraseBank (all 4,846 rows) scored by the recipe trained on the two crypto sets. A
+date split of the crypto headlines (the last 30% by time) is a held-out check of the shipped recipe. The LLM path
+runs through the scripted chat server for plumbing only (no score). VADER needs `pip install vaderSentiment`
+(the bench extra). `--sentiment-only` runs the sentiment parts alone.
 
 Embeddings run in the mode the settings pick (EMBED_BACKEND, EMBED_PRECISION; `embedding_mode` in the output).
 
@@ -192,7 +199,16 @@ def hit_rate(store: NewsStore, queries: list[tuple[str, str]], k: int = 5) -> fl
     return hits / len(queries) if queries else 0.0
 
 
+def _vader() -> Any:
+    try:
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+    except ImportError:
+        return None
+    return SentimentIntensityAnalyzer()
+
+
 def sentiment_eval() -> dict[str, Any]:
+    """The shipped offline model (bundled default) and VADER on the PhraseBank test half (the original keys)."""
     from sklearn.metrics import accuracy_score, f1_score
 
     from knowledge.sentiment import OfflineSentiment, lexicon_label
@@ -206,8 +222,11 @@ def sentiment_eval() -> dict[str, Any]:
     y = [r["label"] for r in test]
     texts = [r["sentence"] for r in test]
     out: dict[str, Any] = {"phrasebank_file": path.name, "test_rows": len(test), "all_rows": len(rows)}
+    # an empty data dir: the bundled default, whatever this machine has trained
+    model = OfflineSentiment(get_embedder(), data_dir=Path(tempfile.mkdtemp(prefix="newsbench-senti-")))
+    out["offline_model"] = model.note
     t = time.perf_counter()
-    pred = [r.label for r in OfflineSentiment(get_embedder()).predict(texts)]
+    pred = [r.label for r in model.predict(texts)]
     out["offline_seconds"] = round(time.perf_counter() - t, 1)
     out["offline_accuracy"] = accuracy_score(y, pred)
     out["offline_macro_f1"] = f1_score(y, pred, average="macro")
@@ -215,12 +234,10 @@ def sentiment_eval() -> dict[str, Any]:
     out["lexicon_only_macro_f1"] = f1_score(y, lex, average="macro")
     lex_all = [lexicon_label(r["sentence"]) for r in rows]
     out["lexicon_only_macro_f1_all_rows"] = f1_score([r["label"] for r in rows], lex_all, average="macro")
-    try:
-        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-    except ImportError:
+    sia = _vader()
+    if sia is None:
         out["vader_note"] = "vaderSentiment not installed (pip install vaderSentiment)"
         return out
-    sia = SentimentIntensityAnalyzer()
 
     def vader(s: str) -> str:
         c = sia.polarity_scores(s)["compound"]
@@ -234,6 +251,122 @@ def sentiment_eval() -> dict[str, Any]:
     return out
 
 
+CRYPTO_SETS = {"crypto_headlines": "crypto_news_impact_labels_2022-11_2022-12.csv",
+               "stocktwits_eth": "stocktwits_eth_bullish_bearish_2022-06_2022-07.csv"}
+PHRASEBANK = "financial_phrasebank_50Agree.csv"
+
+
+def _vader_scored(sia: Any, data: Any, side: bool) -> tuple[float, float | None]:
+    """VADER on a dataset by the rule ours is scored with: three-class (compound +-0.05), or the side of the
+    compound for a two-class set (and its three-way score with neutral counted as a miss)."""
+    from knowledge.sentiment.training import LABELS, macro_f1
+
+    comp = [sia.polarity_scores(t)["compound"] for t in data.texts]
+    three = ["positive" if c >= 0.05 else "negative" if c <= -0.05 else "neutral" for c in comp]
+    if not side:
+        return macro_f1(data.labels, three, LABELS), None
+    present = [c for c in LABELS if c in data.labels]
+    return (macro_f1(data.labels, ["positive" if c >= 0 else "negative" for c in comp], present),
+            macro_f1(data.labels, three, present))
+
+
+def crypto_sentiment_eval() -> dict[str, Any]:
+    """Leave-one-dataset-out on the crypto headlines, StockTwits ETH posts and the PhraseBank (each scored by the
+    recipe trained on the other two), VADER on the same rows, and a date split of the crypto headlines (train on
+    the first 70% by publication time plus StockTwits, score the last 30%)."""
+    from knowledge.sentiment.head import SentimentHead
+    from knowledge.sentiment.training import (
+        LABELS,
+        choose_threshold,
+        fit_polarity,
+        macro_f1,
+        read_labelled_csv,
+        train,
+    )
+
+    folder = DATA / "sentiment"
+    paths = {**CRYPTO_SETS, "phrasebank_50agree": PHRASEBANK}
+    missing = [f for f in paths.values() if not (folder / f).exists()]
+    if missing:
+        return {"note": f"{folder}: {', '.join(missing)} absent: crypto sentiment not evaluated"}
+    sets = [read_labelled_csv(folder / f, name=n) for n, f in paths.items()]
+    embedder = get_embedder()
+    t = time.perf_counter()
+    cache: dict[str, np.ndarray] = {}
+    for d in sets:
+        for text, vec in zip(d.texts, embedder.embed(d.texts), strict=True):
+            cache[text] = vec
+    embed_s = time.perf_counter() - t
+
+    def embed(texts: list[str]) -> np.ndarray:
+        return np.stack([cache[x] for x in texts])
+
+    t = time.perf_counter()
+    res = train(sets, embed, now=datetime(2026, 1, 1, tzinfo=UTC), embedding_mode=embedder.mode)
+    train_s = time.perf_counter() - t
+    lodo = res.evaluation["leave_one_dataset_out"]
+    out: dict[str, Any] = {"embed_seconds": round(embed_s, 1), "train_and_lodo_seconds": round(train_s, 1),
+                           "lodo": lodo}
+    out["crypto_macro_f1_lodo"] = float(np.mean([lodo[n]["macro_f1"] for n in CRYPTO_SETS]))
+    out["phrasebank_macro_f1"] = lodo["phrasebank_50agree"]["macro_f1"]
+    by_name = {d.name: d for d in sets}
+    # the date split: the last 30% of the crypto headlines by publication time
+    with (folder / CRYPTO_SETS["crypto_headlines"]).open(encoding="utf-8") as fh:
+        published = [r["published_at"] for r in csv.DictReader(fh) if r["title"].strip()]
+    head = by_name["crypto_headlines"]
+    order = np.argsort(np.array(published), kind="stable")
+    cut = int(0.7 * len(order))
+    early, late = sorted(order[:cut].tolist()), sorted(order[cut:].tolist())
+    x = embed(head.texts).astype(np.float64)
+    train_sets = [(x[early], [head.labels[i] for i in early]),
+                  (embed(by_name["stocktwits_eth"].texts).astype(np.float64), by_name["stocktwits_eth"].labels)]
+    coef, b = fit_polarity(train_sets)
+    th, _ = choose_threshold(train_sets)
+    split_head = SentimentHead(coef, b, th, "date-split")
+    late_truth = [head.labels[i] for i in late]
+    out["date_split"] = {"test_from": str(np.array(published)[order[cut]]), "test_rows": len(late),
+                         "threshold": th}
+    out["crypto_date_split_macro_f1"] = macro_f1(late_truth, split_head.labels(split_head.scores(x[late])), LABELS)
+    sia = _vader()
+    if sia is None:
+        out["vader_note"] = "vaderSentiment not installed (pip install vaderSentiment)"
+        return out
+    vader = {n: _vader_scored(sia, by_name[n], side=not by_name[n].three_class) for n in by_name}
+    out["vader"] = {n: {"macro_f1": round(v[0], 4), "macro_f1_neutral_as_miss": v[1]} for n, v in vader.items()}
+    out["vader_crypto_macro_f1"] = float(np.mean([vader[n][0] for n in CRYPTO_SETS]))
+    from knowledge.sentiment.training import LabelledSet
+
+    late_set = LabelledSet("late", [head.texts[i] for i in late], late_truth)
+    out["vader_date_split_macro_f1"] = _vader_scored(sia, late_set, side=False)[0]
+    return out
+
+
+def llm_plumbing() -> dict[str, Any]:
+    """The LLM path through the scripted chat server: requests, batching, parsing and timing, never a score (the
+    scripted answers are the server's, not a model's). A real Deepseek run needs LLM_API_KEY and the network."""
+    from openai import OpenAI
+
+    from knowledge.sentiment.llm import LLMSentiment
+    from tests.fakes.openai_server import FakeOpenAI, Reply
+
+    def answer(body: dict[str, Any]) -> Reply:
+        n = sum(1 for line in body["messages"][1]["content"].splitlines() if line[:1].isdigit())
+        items = [{"id": i, "label": "neutral", "score": 0.0, "rationale": "scripted"} for i in range(n)]
+        return Reply(content=json.dumps({"items": items}))
+
+    texts = [f"Scripted headline {i}: bitcoin moves" for i in range(64)]
+    with FakeOpenAI() as fake:
+        fake.script(*[answer] * 8)
+        model = LLMSentiment(OpenAI(base_url=fake.base_url, api_key="sk-bench-plumbing", max_retries=0), "scripted",
+                             batch_size=16)
+        t = time.perf_counter()
+        res = model.predict(texts)
+        secs = time.perf_counter() - t
+        requests = len(fake.requests)
+    return {"rows": len(texts), "requests": requests, "answered_by_llm": sum(r.method == "llm" for r in res),
+            "seconds": round(secs, 3), "note": "scripted chat server: plumbing only, no score"}
+
+
 def _metric(values: dict[str, Any], key: str) -> float | None:
     """A rounded metric, or None (JSON null) when it was not measured: NaN is not valid JSON."""
     v = values.get(key)
@@ -243,7 +376,40 @@ def _metric(values: dict[str, Any], key: str) -> float | None:
     return round(f, 4) if np.isfinite(f) else None
 
 
+def crypto_keys(crypto: dict[str, Any], llm: dict[str, Any]) -> dict[str, Any]:
+    lodo = crypto.get("lodo", {})
+    return {
+        "crypto_macro_f1_lodo": _metric(crypto, "crypto_macro_f1_lodo"),
+        "vader_crypto_macro_f1": _metric(crypto, "vader_crypto_macro_f1"),
+        "phrasebank_macro_f1": _metric(crypto, "phrasebank_macro_f1"),
+        "lodo_macro_f1_by_dataset": {n: _metric(v, "macro_f1") for n, v in lodo.items()},
+        "stocktwits_macro_f1_neutral_as_miss": _metric(lodo.get("stocktwits_eth", {}), "macro_f1_neutral_as_miss"),
+        "vader_macro_f1_by_dataset": {n: _metric(v, "macro_f1") for n, v in crypto.get("vader", {}).items()},
+        "crypto_date_split_macro_f1": _metric(crypto, "crypto_date_split_macro_f1"),
+        "vader_date_split_macro_f1": _metric(crypto, "vader_date_split_macro_f1"),
+        "crypto_sentiment_note": crypto.get("note") or crypto.get("vader_note"),
+        "llm_path": llm,
+    }
+
+
+def sentiment_only() -> None:
+    """`--sentiment-only`: the sentiment parts alone (no ingestion or retrieval), one JSON line last."""
+    t_all = time.perf_counter()
+    senti = sentiment_eval()
+    log(f"sentiment: {json.dumps(senti)}")
+    crypto = crypto_sentiment_eval()
+    log(f"crypto sentiment: {json.dumps(crypto)}")
+    llm = llm_plumbing()
+    result = {"benchmark": "news-sentiment", "sentiment_macro_f1": _metric(senti, "offline_macro_f1"),
+              "vader_macro_f1": _metric(senti, "vader_macro_f1"), **crypto_keys(crypto, llm),
+              "embedding_mode": get_embedder().mode, "seconds": round(time.perf_counter() - t_all, 1)}
+    print(json.dumps(result, allow_nan=False))
+
+
 def main() -> None:
+    if "--sentiment-only" in sys.argv[1:]:
+        sentiment_only()
+        return
     t_all = time.perf_counter()
     items, data_note = load_items()
     log(f"data: {data_note}")
@@ -258,7 +424,7 @@ def main() -> None:
         store = NewsStore(db, chroma, embedder=embedder, collection="bench_news")
         from knowledge.sentiment import get_offline
 
-        get_offline().predict(["warm up the classifier"])  # trains once on the seed set (not timed)
+        get_offline().predict(["warm up the classifier"])  # loads the sentiment head (not timed)
         sample = items[:N_INGEST]
         rep = ingest_items(store, sample)
         ingest_rate = rep.fetched / rep.seconds
@@ -290,6 +456,10 @@ def main() -> None:
         log(f"100k: {lat100} hit@5 {hit100:.3f}")
         senti = sentiment_eval()
         log(f"sentiment: {json.dumps(senti)}")
+        crypto = crypto_sentiment_eval()
+        log(f"crypto sentiment: {json.dumps(crypto)}")
+        llm = llm_plumbing()
+        log(f"llm path: {json.dumps(llm)}")
     finally:
         if server is not None:
             server.stop()
@@ -312,6 +482,7 @@ def main() -> None:
         "vader_accuracy": _metric(senti, "vader_accuracy"),
         "lexicon_only_macro_f1": _metric(senti, "lexicon_only_macro_f1"),
         "phrasebank_split": "test half (md5 odd) of 50Agree",
+        **crypto_keys(crypto, llm),
         "data": data_note,
         "corpus_note": "10k/100k = ingested real docs + synthetic embedding variations",
         "cpu_count": os.cpu_count(),

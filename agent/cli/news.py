@@ -1,4 +1,5 @@
-"""`crypto-agent news ingest|search|sentiment|events|impact`: the news knowledge base from the command line."""
+"""`crypto-agent news ingest|search|sentiment|train-sentiment|events|impact`: the news knowledge base from the command
+line."""
 
 from __future__ import annotations
 
@@ -49,6 +50,21 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     sen.add_argument("--offline", action="store_true", help="never call the LLM")
     sen.add_argument("--json", action="store_true")
     sen.set_defaults(func=_sentiment)
+
+    tr = nsub.add_parser("train-sentiment", help="train the offline sentiment model on labelled CSV files",
+                         description="Trains the offline sentiment head on MiniLM embeddings from labelled CSV files "
+                         "(each file one dataset; labels positive/neutral/negative, 1/0/-1 or Bullish/Bearish), "
+                         "scores every dataset with a model trained without it, and writes a versioned model with "
+                         "its evaluation under DATA_DIR/models/sentiment (the service then uses the newest).")
+    tr.add_argument("--data", type=Path, action="append", required=True, metavar="CSV",
+                    help="labelled CSV file (repeatable: one dataset each)")
+    tr.add_argument("--text-column", default=None, help="text column (default: text, title, headline, sentence "
+                    "or body)")
+    tr.add_argument("--label-column", default=None, help="label column (default: label, sentiment or tag)")
+    tr.add_argument("--out", type=Path, default=None,
+                    help="write the model into this directory instead of a new version under the data directory")
+    tr.add_argument("--json", action="store_true", help="print one JSON object")
+    tr.set_defaults(func=_train_sentiment)
 
     ev = nsub.add_parser("events", help="the newest stored items with detected event types")
     ev.add_argument("--symbols", default=None, help="comma-separated coins, e.g. BTC,ETH")
@@ -177,9 +193,65 @@ def _sentiment(args: argparse.Namespace) -> int:
         counts: dict[str, int] = {}
         for r in results:
             counts[r.label] = counts.get(r.label, 0) + 1
+        offline_note = _offline_note(results)
         summary = {"rows": len(rows_in), "out": str(args.out), "labels": counts,
-                   "method": results[0].method if results else None}
-        print(json.dumps(summary) if args.json else f"wrote {len(rows_in)} rows to {args.out}: {counts}")
+                   "method": results[0].method if results else None, "model": offline_note}
+        print(json.dumps(summary) if args.json else f"wrote {len(rows_in)} rows to {args.out}: {counts}"
+              + (f" ({offline_note})" if offline_note else ""))
+    return 0
+
+
+def _offline_note(results: list[Any]) -> str | None:
+    """Which offline model labelled the rows (the bundled default says so), or None when the LLM did."""
+    if not any(str(r.method).startswith("offline") for r in results):
+        return None
+    from knowledge.sentiment import get_offline
+
+    return str(get_offline().note)
+
+
+def _train_sentiment(args: argparse.Namespace) -> int:
+    from core.clock import utcnow
+    from core.settings import get_settings
+    from knowledge.embeddings import get_embedder
+    from knowledge.sentiment.registry import save_trained
+    from knowledge.sentiment.training import TrainingDataError, read_labelled_csv, train
+
+    def fail(msg: str) -> int:
+        if args.json:
+            print(json.dumps({"ok": False, "error": msg}))
+        else:
+            print(f"error: {msg}", file=sys.stderr)
+        return 2
+
+    try:
+        names = [p.stem for p in args.data]
+        datasets = [read_labelled_csv(p, text_column=args.text_column, label_column=args.label_column,
+                                      name=p.stem if names.count(p.stem) == 1 else f"{p.parent.name}/{p.stem}")
+                    for p in args.data]
+        embedder = get_embedder()
+        result = train(datasets, embedder.embed, now=utcnow(), embedding_mode=embedder.mode)
+    except TrainingDataError as exc:
+        return fail(str(exc))
+    if args.out is not None:
+        result.head.save(args.out)
+        path = args.out
+    else:
+        path = save_trained(result.head, get_settings().data_dir)
+    ev = result.evaluation
+    lodo = {k: v.get("macro_f1") for k, v in ev["leave_one_dataset_out"].items()}
+    if args.json:
+        print(json.dumps({"ok": True, "version": result.head.version, "path": str(path), **ev}, default=str))
+        return 0
+    print(f"model {result.head.version} written to {path}")
+    print(f"neutral band |score| < {ev['threshold']} ({ev['threshold_note']})")
+    for name, info in ev["datasets"].items():
+        f1 = lodo.get(name)
+        cell = f"leave-one-out macro-F1 {f1:.3f}" if f1 is not None else "no leave-one-out score (one dataset)"
+        print(f"  {name}: {info['rows']} rows {info['classes']}, {cell}, in-sample "
+              f"{ev['in_sample'][name]['macro_f1']:.3f}")
+    if ev["lodo_mean_macro_f1"] is not None:
+        print(f"mean leave-one-dataset-out macro-F1 {ev['lodo_mean_macro_f1']:.3f}")
     return 0
 
 

@@ -53,6 +53,12 @@ POSITIVE = {
     "adoption": 0.5, "upbeat": 1.0, "all-time": 0.8, "rebound": 0.8, "inflows": 0.6, "launches": 0.3,
     "partnership": 0.4, "attractive": 0.7, "improvement": 0.9, "exceeded": 0.9, "higher-than-expected": 1.0,
     "moon": 0.8, "soars": 1.2, "skyrockets": 1.2, "jumps": 1.0, "climbs": 0.9, "record-high": 1.0,
+    # crypto news: what usually moves a token up
+    "buyback": 0.8, "buybacks": 0.8, "listing": 0.5, "lists": 0.5, "listed": 0.4, "partners": 0.4,
+    "partnerships": 0.4, "integrates": 0.4, "integration": 0.3, "mainnet": 0.3, "airdrop": 0.4, "etf": 0.3,
+    "accumulate": 0.6, "accumulating": 0.6, "accumulation": 0.6, "breakout": 0.8, "pump": 0.6, "pumps": 0.7,
+    "recovers": 0.8, "recovery": 0.7, "bulls": 0.8, "uptrend": 0.8, "greenlight": 0.8, "green-lights": 0.8,
+    "victory": 1.0, "inflow": 0.6, "all-time-high": 1.0, "ath": 0.9, "adopts": 0.6,
 }
 NEGATIVE = {
     "loss": 1.0, "losses": 1.0, "lawsuit": 1.0, "layoff": 1.0, "layoffs": 1.0, "laid": 0.6, "weak": 1.0,
@@ -72,6 +78,12 @@ NEGATIVE = {
     "rug": 1.0, "vulnerability": 0.8, "attack": 0.9, "drained": 1.1, "insolvent": 1.2, "cuts": 0.6,
     "negatively": 1.0, "hurt": 1.0, "hit": 0.5, "struggle": 0.9, "struggles": 0.9, "pressure": 0.6,
     "terminated": 0.8, "termination": 0.8, "cancelled": 0.8, "canceled": 0.8, "lost": 0.9,
+    # crypto news: what usually moves a token down
+    "sues": 1.0, "delisting": 1.0, "delists": 1.0, "depeg": 1.2, "depegs": 1.2, "depegged": 1.2,
+    "exploiter": 1.0, "hacker": 1.0, "hackers": 1.0, "drain": 1.0, "drains": 1.1, "liquidated": 1.0,
+    "outflow": 0.6, "outflows": 0.6, "bears": 0.8, "downtrend": 0.8, "capitulation": 1.0, "contagion": 1.1,
+    "freezes": 0.9, "frozen": 0.9, "halts": 0.9, "insolvencies": 1.2, "fud": 0.6, "dumping": 1.0,
+    "dumps": 1.0, "rekt": 1.0, "subpoena": 0.8, "indicted": 1.1, "arrested": 1.0, "ponzi": 1.3,
 }
 NEGATORS = frozenset("not no never without n't neither nor cannot fail fails failed unable lack lacks".split())
 INTENSIFIERS = {

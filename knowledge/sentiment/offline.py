@@ -1,26 +1,33 @@
 """Offline sentiment: no LLM, no network.
 
-A multinomial logistic regression over [MiniLM embedding, 0.5 x lexicon features], trained at first use (about a
-second after the embedding model is loaded) on the project's own seed set (`knowledge.sentiment.seed`) and cached
-per process. `lexicon_only=True` skips the embedding model (faster, slightly less accurate).
-Score in [-1, 1] is P(positive) - P(negative).
+The model is a polarity head on the MiniLM embedding with a neutral band (`knowledge.sentiment.head`): the newest
+model trained with `crypto-agent news train-sentiment` (DATA_DIR/models/sentiment/<version>), else the default
+bundled in the package (`note` says which, and why). Ingestion passes the embeddings it has already computed for
+Chroma, so labelling a document costs one dot product and a lexicon pass. The score in [-1, 1] blends
+2 P(positive | polar) - 1 with the lexicon score (see `knowledge.sentiment.head`).
+`lexicon_only=True` skips the embedding model and uses the finance lexicon (`knowledge.sentiment.lexicon`).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
 from knowledge.embeddings import Embedder, get_embedder
-from knowledge.sentiment.lexicon import lexicon_features, lexicon_score
-from knowledge.sentiment.seed import seed_examples
+from knowledge.sentiment.head import label_from_score
+from knowledge.sentiment.lexicon import lexicon_score
+from knowledge.sentiment.registry import LoadedModel, load_model, newest_version
+
+log = logging.getLogger(__name__)
 
 LABELS = ("negative", "neutral", "positive")
-LEXICON_WEIGHT = 0.5
+LEXICON_THRESHOLD = 0.3
 
 
 @dataclass(frozen=True)
@@ -34,36 +41,44 @@ class SentimentResult:
         return {"label": self.label, "score": round(self.score, 4), "rationale": self.rationale, "method": self.method}
 
 
-def _label_from_score(score: float, threshold: float = 0.3) -> str:
-    return "positive" if score >= threshold else "negative" if score <= -threshold else "neutral"
-
-
 class OfflineSentiment:
-    def __init__(self, embedder: Embedder | None = None, *, lexicon_only: bool = False) -> None:
+    """The offline scorer. `data_dir` (default: the settings') is where trained models are looked up; a newer
+    model written there is picked up at the next call."""
+
+    def __init__(self, embedder: Embedder | None = None, *, lexicon_only: bool = False,
+                 data_dir: Path | None = None) -> None:
         self.embedder = embedder
         self.lexicon_only = lexicon_only
-        self._weights: tuple[NDArray[np.float64], NDArray[np.float64], list[str]] | None = None
+        self._data_dir = data_dir
+        self._loaded: LoadedModel | None = None
+        self._loaded_from: Path | None = None
+        self._loaded_dir: Path | None = None
         self._lock = threading.Lock()
 
-    def _features(self, texts: Sequence[str], embeddings: NDArray[np.float32] | None) -> NDArray[np.float64]:
-        lex = np.array([lexicon_features(t) for t in texts], dtype=np.float64).reshape(len(texts), -1)
-        if embeddings is None:
-            embeddings = (self.embedder or get_embedder()).embed(list(texts))
-        return np.hstack([embeddings.astype(np.float64), LEXICON_WEIGHT * lex])
+    @property
+    def data_dir(self) -> Path:
+        if self._data_dir is not None:
+            return self._data_dir
+        from core.settings import get_settings
 
-    def _model(self) -> tuple[NDArray[np.float64], NDArray[np.float64], list[str]]:
-        if self._weights is None:
-            with self._lock:
-                if self._weights is None:
-                    from sklearn.linear_model import LogisticRegression
+        return get_settings().data_dir  # read each time: the settings (and so the data dir) may be replaced
 
-                    seed = seed_examples(n_templates=120)
-                    x = self._features([s for s, _ in seed], None)
-                    clf = LogisticRegression(C=1.0, max_iter=3000, class_weight="balanced")
-                    clf.fit(x, [label for _, label in seed])
-                    self._weights = (clf.coef_.astype(np.float64), clf.intercept_.astype(np.float64),
-                                     [str(c) for c in clf.classes_])
-        return self._weights
+    def model(self) -> LoadedModel:
+        """The model in use, reloaded when a newer trained version appears."""
+        data_dir = self.data_dir
+        newest = newest_version(data_dir)
+        with self._lock:
+            if self._loaded is None or newest != self._loaded_from or self._loaded_dir != data_dir:
+                self._loaded = load_model(data_dir)
+                self._loaded_dir = data_dir
+                self._loaded_from = newest
+                if self._loaded.bundled:
+                    log.info("sentiment: %s", self._loaded.note)
+            return self._loaded
+
+    @property
+    def note(self) -> str:
+        return "finance lexicon only" if self.lexicon_only else self.model().note
 
     def predict(
         self, texts: Sequence[str], embeddings: NDArray[np.float32] | None = None
@@ -75,22 +90,17 @@ class OfflineSentiment:
             out = []
             for t in texts:
                 s = lexicon_score(t)
-                out.append(SentimentResult(_label_from_score(s), s, "finance lexicon", "offline-lexicon"))
+                out.append(SentimentResult(label_from_score(s, LEXICON_THRESHOLD), s, "finance lexicon",
+                                           "offline-lexicon"))
             return out
-        coef, intercept, classes = self._model()
-        logits = self._features(texts, embeddings) @ coef.T + intercept
-        logits -= logits.max(axis=1, keepdims=True)
-        probs = np.exp(logits)
-        probs /= probs.sum(axis=1, keepdims=True)
-        idx = {c: i for i, c in enumerate(classes)}
-        results: list[SentimentResult] = []
-        for row in probs:
-            label = classes[int(row.argmax())]
-            score = float(row[idx["positive"]] - row[idx["negative"]])
-            results.append(
-                SentimentResult(label, score, f"p(pos)={row[idx['positive']]:.2f} p(neg)={row[idx['negative']]:.2f}")
-            )
-        return results
+        loaded = self.model()
+        if embeddings is None:
+            embeddings = (self.embedder or get_embedder()).embed(list(texts))
+        scores = loaded.head.score_texts(list(texts), embeddings)
+        tag = f"model {loaded.head.version}{' (bundled)' if loaded.bundled else ''}"
+        return [SentimentResult(label_from_score(float(s), loaded.head.threshold), float(s),
+                                f"score {s:+.2f}; {tag}")
+                for s in scores]
 
 
 _default: OfflineSentiment | None = None
