@@ -129,6 +129,13 @@ def _series(args: argparse.Namespace) -> str | None:
     args.symbol, args.timeframe = found.symbol, found.timeframe
     for note in found.notes:
         print(f"note: {note}", file=sys.stderr)
+    if getattr(args, "pair_data", None):  # the second symbol's candles: same timeframe, and the name must agree
+        pair = load_csv(args.pair_data)
+        given = getattr(args, "pair_symbol", None)
+        found_pair = resolve_series(pair["timestamp_ms"].to_numpy(), timeframe=args.timeframe, symbol=given,
+                                    path=args.pair_data)
+        if hasattr(args, "pair_symbol") and given is None and found_pair.symbol:
+            args.pair_symbol = found_pair.symbol
     return None
 
 

@@ -256,3 +256,17 @@ def test_http_backtest_checks_and_infers_the_timeframe(mongo_db: Any) -> None:
         assert r.status_code == 200, r.text
         out = r.json()
         assert out["timeframe"] == "1d" and "read from the candle spacing" in out["data"][0]
+
+
+def test_pair_candles_must_share_the_timeframe_and_agree_with_their_name(
+    isolated_settings: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hourly = write_candles(tmp_path / "binance_BTC_USDT-1h.csv", 300, HOUR_MS)
+    daily_pair = write_candles(tmp_path / "eth.csv", 300, DAY_MS, seed=4)
+    assert main(["train", "--data", str(hourly), "--pair-symbol", "ETH/USDT", "--pair-data", str(daily_pair)]) == 2
+    assert "eth.csv are 1d apart" in capsys.readouterr().err
+    named_pair = write_candles(tmp_path / "binance_SOL_USDT-1h.csv", 300, HOUR_MS, seed=4)
+    assert main(["train", "--data", str(hourly), "--pair-symbol", "ETH/USDT", "--pair-data", str(named_pair)]) == 2
+    assert "says SOL/USDT" in capsys.readouterr().err
+    assert main(["forecast", "--data", str(hourly), "--pair-data", str(daily_pair)]) == 2
+    assert "1d apart" in capsys.readouterr().err
