@@ -162,7 +162,10 @@ def cmd_surface(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out))
         return 0
+    print(f"chain: {out['currency']} ({out['format']})")
     print(f"expiries: {out['n_expiries']}  quotes with bid+ask (OTM): {out['n_with_both']}")
+    for x in out["left_out"]:
+        print(f"left out: {x['expiry']} ({x['reason']})")
     print(
         f"within bid/ask IV spread: {out['within_spread_frac']:.1%} (all quotes incl. ITM: "
         f"{out['within_spread_frac_all']:.1%})"
