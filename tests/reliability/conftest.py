@@ -34,6 +34,7 @@ PUBLIC_ROUTES: dict[str, str] = {
     "/docs": "Swagger UI",
     "/docs/oauth2-redirect": "Swagger UI",
     "/redoc": "ReDoc",
+    "/": "the web desk's page (static HTML; it asks for a key and sends it to the scoped API routes)",
     "/slack/events": "authenticated by the Slack signing secret instead of an API key",
     "/slack/interactions": "authenticated by the Slack signing secret instead of an API key",
     "/slack/commands": "authenticated by the Slack signing secret instead of an API key",

@@ -189,6 +189,24 @@ def test_ask_streams_llm_tool_calls(served_llm: Served, fake_llm: Any, browser_p
     assert not page.blocked and not errors, (page.blocked, errors)
 
 
+def store_forecast(served: Served) -> None:
+    """A forecast as the LSTM service stores it (GET /predictions serves the latest), starting at the last candle."""
+    from models.lstm.service import ForecastStore
+
+    candles = httpx.get(f"{served.url}/v1/market/candles?symbol=BTC/USDT&timeframe=1h&limit=2",
+                        headers=served.headers("read"), timeout=30).json()
+    as_of, last = candles["candles"][-1][0], candles["candles"][-1][4]
+    path = [{"step": k, "timestamp_ms": 0, "price": last * (1 + 0.001 * k), "lower": last * (1 - 0.004 * k ** 0.5),
+             "upper": last * (1 + 0.006 * k ** 0.5)} for k in range(1, 25)]
+    ForecastStore(served.app.state.db).save({
+        "symbol": "BTC/USDT", "timeframe": "1h", "model_id": "lstm-test", "as_of": as_of, "stale": False,
+        "last_close": last, "horizon": 24, "interval": 0.8, "path": path,
+        "final": {"timestamp": as_of, "price": path[-1]["price"], "lower": path[-1]["lower"],
+                  "upper": path[-1]["upper"], "return_pct": 2.4},
+        "skill": {"rmse_ratio": 0.98}, "beats_random_walk": True, "verdict": "slightly better than a random walk",
+    })
+
+
 def chain_csv() -> str:
     """A small synthetic chain (two expiries with SVI smiles) in the flat Deribit format."""
     from tests.options.conftest import chain_to_csv, make_chain
@@ -199,6 +217,7 @@ def chain_csv() -> str:
 def test_market_page(served: Served, browser_page: Any, tmp_path: Path) -> None:
     page = browser_page
     errors = watch_errors(page)
+    store_forecast(served)
     page.goto(served.url + "/#/market")
     # keyboard only: the key field has the focus on arrival, the skip link is one Shift+Tab away, the field takes
     # Enter, and the nav links take Enter
@@ -216,7 +235,13 @@ def test_market_page(served: Served, browser_page: Any, tmp_path: Path) -> None:
     page.get_by_role("link", name="Market").focus()
     page.keyboard.press("Enter")
     page.locator("#m-chart svg .candles rect").first.wait_for()
+    # the stored forecast is drawn over the candles: its path, and its interval as a band
+    page.locator("#m-chart svg path[data-series='forecast']").wait_for(timeout=60_000)
+    assert "Forecast from" in page.locator("#m-forecast").inner_text()
+    page.locator("#m-symbol").select_option("ETH/USDT")
     page.locator("#m-forecast").get_by_text("No stored forecast").wait_for(timeout=60_000)
+    page.locator("#m-symbol").select_option("BTC/USDT")
+    page.locator("#m-chart svg path[data-series='forecast']").wait_for(timeout=60_000)
     page.locator("#m-news table").first.wait_for()
     # backtest: equity chart with trade markers
     page.get_by_label("Bars").fill("400")

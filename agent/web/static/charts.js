@@ -121,7 +121,7 @@ export function ramp(t) {
 
 // spec: {title, desc, rows:[label], cols:[label], values:[[v]], format(v)}
 export function heatmap(spec) {
-  const rows = spec.rows, cols = spec.cols, W = spec.width || 720, L = 70, T = 8, B = 26, R = 60;
+  const rows = spec.rows, cols = spec.cols, W = spec.width || 720, L = 70, T = 8, B = 26, R = 76;
   const ch = 26, H = T + B + rows.length * ch;
   const id = `c${++uid}`;
   const svg = s("svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-labelledby": `${id}t ${id}d` });

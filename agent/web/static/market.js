@@ -56,7 +56,7 @@ export function mount(root, ctx) {
     el("div", { class: "grid" },
       el("section", { class: "card wide", "aria-labelledby": "h-candles" },
         el("h2", { id: "h-candles", text: "Candles and forecast" }), nodes.chart, nodes.forecast),
-      el("section", { class: "card", "aria-labelledby": "h-news" },
+      el("section", { class: "card wide", "aria-labelledby": "h-news" },
         el("h2", { id: "h-news", text: "News: sentiment and events" }), nodes.news, newsForm, nodes.hits),
       el("section", { class: "card wide", "aria-labelledby": "h-vol" },
         el("h2", { id: "h-vol", text: "Volatility smile and surface" }), surfaceForm, nodes.surface),
