@@ -60,7 +60,7 @@ def propose(served: Served, who: str, qty: float = 0.01, note: str = "breakout a
     return str(body["order"]["id"])
 
 
-def test_desk_approve_refuse_halt_ask(served: Served, browser_page: Any) -> None:
+def test_desk_approve_refuse_halt_ask(browser_page: Any, served: Served) -> None:
     page = browser_page
     errors = watch_errors(page)
     page.goto(served.url + "/")
@@ -161,7 +161,7 @@ def test_desk_approve_refuse_halt_ask(served: Served, browser_page: Any) -> None
     assert not page.blocked and not errors, (page.blocked, errors)
 
 
-def test_ask_streams_llm_tool_calls(served_llm: Served, fake_llm: Any, browser_page: Any) -> None:
+def test_ask_streams_llm_tool_calls(browser_page: Any, served_llm: Served, fake_llm: Any) -> None:
     """With a language model (the scripted fake the app is pointed at): the tool call is listed as it runs, then
     the streamed answer."""
     from tests.agent.conftest import tool_result
@@ -214,7 +214,7 @@ def chain_csv() -> str:
     return chain_to_csv(make_chain())
 
 
-def test_market_page(served: Served, browser_page: Any, tmp_path: Path) -> None:
+def test_market_page(browser_page: Any, served: Served, tmp_path: Path) -> None:
     page = browser_page
     errors = watch_errors(page)
     store_forecast(served)
@@ -259,7 +259,7 @@ def test_market_page(served: Served, browser_page: Any, tmp_path: Path) -> None:
     assert not page.blocked and not errors, (page.blocked, errors)
 
 
-def test_docs_render_offline(served: Served, browser_page: Any) -> None:
+def test_docs_render_offline(browser_page: Any, served: Served) -> None:
     page = browser_page
     errors = watch_errors(page)
     page.goto(served.url + "/docs")
