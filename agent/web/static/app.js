@@ -46,6 +46,10 @@ function route() {
 
 async function poll(gen) {
   if (gen !== generation || !current?.refresh) return;
+  if (document.hidden) {  // a tab in the background does not poll; it catches up when shown
+    timer = setTimeout(() => poll(gen), POLL_MS);
+    return;
+  }
   try {
     await current.refresh(ctx);
     ctx.error("");

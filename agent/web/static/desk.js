@@ -100,9 +100,9 @@ function renderHeadroom(risk, positions) {
     table("Use of each limit (headroom = what is left before the gate refuses)", [
       { label: "Limit", get: (r) => r.name },
       { label: "Used", num: true, get: (r) => r.used === null ? "unknown" : r.f(r.used) },
-      { label: "Limit", num: true, get: (r) => r.f(r.limit) },
+      { label: "Ceiling", num: true, get: (r) => r.f(r.limit) },
       { label: "Headroom", num: true, get: (r) => r.ratio === null ? "–" : pct(1 - r.ratio, 1) },
-      { label: "", get: meter },
+      { label: "Use", get: meter },
     ], rows),
     el("p", { class: "muted", text: `Per order: at most ${fmt(risk.limits.max_order_notional, 0)} notional, ` +
       `${risk.limits.max_orders_per_minute} orders a minute, price band ${pct(risk.limits.price_band_pct, 1)}.` }),
