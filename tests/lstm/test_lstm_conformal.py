@@ -239,3 +239,12 @@ def test_registry_serves_evaluated_statuses_and_never_rejected(
     latest = reg.latest("X/USDT", "1h")
     assert latest is not None and latest.model_id == new.model_id and latest.status == NO_SKILL_CALIBRATED
     assert reg.latest("X/USDT", "1h", status="rejected") is not None
+
+
+def test_a_calibration_saved_before_the_volatility_mix_keeps_its_trailing_scale() -> None:
+    old = {"level": 0.8, "offsets": [1.0, 2.0], "raw_coverage": [0.5, 0.5], "n": 10, "conformal": True}
+    cal = Calibration.from_dict(old)
+    comps = np.array([[4e-4, 9e-4, 1e-4]])  # fast, slow, trailing-window variance
+    np.testing.assert_allclose(interval_scale(comps, cal.scale_weights(2)), [[0.01, 0.01 * np.sqrt(2)]])
+    state = AdaptiveConformal.start(cal, 2)  # no stored scores: each step starts from its split offset
+    assert state.offsets() == [1.0, 2.0]
