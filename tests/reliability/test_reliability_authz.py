@@ -249,3 +249,26 @@ def test_ready_shows_details_to_admin_keys_only(make_client: Any) -> None:
     detailed = client.get("/ready", headers=auth(admin)).json()
     assert all("detail" in c for c in detailed["checks"].values())
     assert client.get("/ready", headers=auth(GOOD_SHAPE_BAD_SECRET)).status_code == 401
+
+
+def test_every_operation_documents_the_statuses_its_layers_answer(make_client: Any) -> None:
+    """The OpenAPI document lists, for every operation, what the shared layers can answer: 401/403/429/503 behind a
+    scope, 400/422 for input, 413 for a body (schemathesis's status-code check relies on it, but samples)."""
+    from tests.reliability.conftest import walk_routes
+
+    client, _ = make_client()
+    paths = client.get("/openapi.json").json()["paths"]
+    checked = 0
+    for info in walk_routes(client.app):
+        operation = paths.get(info.path, {}).get(info.method.lower())
+        if operation is None:
+            continue  # not in the schema (Slack endpoints, /metrics)
+        codes = set(operation["responses"])
+        if info.scopes:
+            assert {"401", "403", "429", "503"} <= codes, (info.method, info.path, sorted(codes))
+        if info.has_body:
+            assert {"400", "413", "422"} <= codes, (info.method, info.path, sorted(codes))
+        checked += 1
+    assert checked >= 30
+    assert {"404"} <= set(paths["/v1/orders/{order_id}"]["get"]["responses"])
+    assert {"404"} <= set(paths["/v1/conversations/{session_id}"]["get"]["responses"])
