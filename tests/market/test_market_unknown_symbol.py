@@ -44,6 +44,26 @@ def test_sim_exchange_raises_unknown_symbol_not_key_error(call: Callable[[SimExc
     assert info.value.symbol == "FOO/USDT" and "unknown symbol 'FOO/USDT'" in str(info.value)
 
 
+async def test_replay_exchange_raises_unknown_symbol(mongo_db: Any) -> None:
+    from trading.exchanges.factory import open_replay
+    from trading.market_data.candles import CandleStore
+    from trading.market_data.history import download_history
+
+    await download_history(_sim(), CandleStore(mongo_db), "BTC/USDT", "1h", FIXED_MS - 24 * 3_600_000,
+                           now_ms=FIXED_MS)
+    replay = open_replay(mongo_db, "sim", "1h", start_ms=FIXED_MS - 12 * 3_600_000)
+    for call in (
+        lambda: replay.fetch_ticker("FOO/USDT"),
+        lambda: replay.fetch_order_book("FOO/USDT"),
+        lambda: replay.fetch_ohlcv("FOO/USDT"),
+        lambda: replay.fetch_open_orders("FOO/USDT"),
+        lambda: replay.fetch_order_by_client_id("FOO/USDT", "x"),
+        lambda: replay.cancel_order("FOO/USDT", client_order_id="x"),
+    ):
+        with pytest.raises(UnknownSymbol):
+            await call()
+
+
 def test_unknown_symbol_lists_close_matches() -> None:
     ex = _sim()
     with pytest.raises(UnknownSymbol) as info:

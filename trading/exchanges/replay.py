@@ -239,11 +239,13 @@ class ReplayExchange(FixedMarkets):
         return dataclasses.replace(order, fills=list(order.fills))
 
     async def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> ExchangeOrder | None:
+        self.market(symbol)  # an unknown symbol is UnknownSymbol, as on every venue
         order = self._orders.get(client_order_id)
         return dataclasses.replace(order, fills=list(order.fills)) if order and order.symbol == symbol else None
 
     async def cancel_order(self, symbol: str, *, client_order_id: str | None = None,
                            exchange_order_id: str | None = None) -> ExchangeOrder:
+        self.market(symbol)
         order = self._orders.get(client_order_id or "") if client_order_id else next(
             (o for o in self._orders.values() if o.exchange_order_id == exchange_order_id), None)
         if order is None or order.symbol != symbol or order.status != "open":
@@ -263,6 +265,8 @@ class ReplayExchange(FixedMarkets):
         return dataclasses.replace(order, fills=list(order.fills))
 
     async def fetch_open_orders(self, symbol: str | None = None) -> list[ExchangeOrder]:
+        if symbol is not None:
+            self.market(symbol)
         return [dataclasses.replace(o, fills=list(o.fills)) for o in self._orders.values()
                 if o.status == "open" and (symbol is None or o.symbol == symbol)]
 
