@@ -274,15 +274,8 @@ def crypto_sentiment_eval() -> dict[str, Any]:
     """Leave-one-dataset-out on the crypto headlines, StockTwits ETH posts and the PhraseBank (each scored by the
     recipe trained on the other two), VADER on the same rows, and a date split of the crypto headlines (train on
     the first 70% by publication time plus StockTwits, score the last 30%)."""
-    from knowledge.sentiment.head import SentimentHead
-    from knowledge.sentiment.training import (
-        LABELS,
-        choose_threshold,
-        fit_polarity,
-        macro_f1,
-        read_labelled_csv,
-        train,
-    )
+    from knowledge.sentiment.head import texts_lexicon
+    from knowledge.sentiment.training import LABELS, fit_head, macro_f1, read_labelled_csv, train
 
     folder = DATA / "sentiment"
     paths = {**CRYPTO_SETS, "phrasebank_50agree": PHRASEBANK}
@@ -318,15 +311,17 @@ def crypto_sentiment_eval() -> dict[str, Any]:
     cut = int(0.7 * len(order))
     early, late = sorted(order[:cut].tolist()), sorted(order[cut:].tolist())
     x = embed(head.texts).astype(np.float64)
-    train_sets = [(x[early], [head.labels[i] for i in early]),
-                  (embed(by_name["stocktwits_eth"].texts).astype(np.float64), by_name["stocktwits_eth"].labels)]
-    coef, b = fit_polarity(train_sets)
-    th, _ = choose_threshold(train_sets)
-    split_head = SentimentHead(coef, b, th, "date-split")
+    lex = texts_lexicon(head.texts)
+    posts = by_name["stocktwits_eth"]
+    split_head = fit_head([(x[early], [head.labels[i] for i in early], lex[early]),
+                           (embed(posts.texts).astype(np.float64), posts.labels, texts_lexicon(posts.texts))],
+                          "date-split")
+    th = split_head.threshold
     late_truth = [head.labels[i] for i in late]
     out["date_split"] = {"test_from": str(np.array(published)[order[cut]]), "test_rows": len(late),
                          "threshold": th}
-    out["crypto_date_split_macro_f1"] = macro_f1(late_truth, split_head.labels(split_head.scores(x[late])), LABELS)
+    late_scores = split_head.scores(x[late], lex[late])
+    out["crypto_date_split_macro_f1"] = macro_f1(late_truth, split_head.labels(late_scores), LABELS)
     sia = _vader()
     if sia is None:
         out["vader_note"] = "vaderSentiment not installed (pip install vaderSentiment)"

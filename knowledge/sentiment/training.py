@@ -233,6 +233,13 @@ def choose_threshold(sets: Sequence[Scored]) -> tuple[float, str]:
     return best, f"out-of-fold macro-F1 {best_f1:.3f} on the three-class data"
 
 
+def fit_head(sets: Sequence[Scored], version: str) -> SentimentHead:
+    """The recipe on (embeddings, labels, lexicon scores) sets: polarity head, lexicon blend, neutral band."""
+    coef, b = fit_polarity([(x, labels) for x, labels, _ in sets])
+    th, note = choose_threshold(sets)
+    return SentimentHead(coef, b, th, version, {"threshold_note": note}, LEXICON_WEIGHT)
+
+
 # -- evaluation ----------------------------------------------------------------------------------------------------
 def confusion(truth: Sequence[str], pred: Sequence[str]) -> list[list[int]]:
     """Rows: true negative/neutral/positive; columns: predicted, same order."""
@@ -310,21 +317,19 @@ def train(datasets: Sequence[LabelledSet], embed: Embed, *, now: datetime,
     xs = [np.asarray(embed(d.texts), dtype=np.float64) for d in datasets]
     lexs = [texts_lexicon(d.texts) for d in datasets]
     triples = [(x, d.labels, lex) for x, d, lex in zip(xs, datasets, lexs, strict=True)]
-    pairs = [(x, d.labels) for x, d in zip(xs, datasets, strict=True)]
     lodo: dict[str, Any] = {}
     if len(datasets) > 1:
         for i, d in enumerate(datasets):
             try:
-                coef, b = fit_polarity([p for j, p in enumerate(pairs) if j != i])
+                h = fit_head([t for j, t in enumerate(triples) if j != i], "lodo")
             except TrainingDataError as exc:
                 lodo[d.name] = {"skipped": f"the other datasets cannot train a model: {exc}"}
                 continue
-            th, _ = choose_threshold([t for j, t in enumerate(triples) if j != i])
-            h = SentimentHead(coef, b, th, "lodo", lexicon_weight=LEXICON_WEIGHT)
-            lodo[d.name] = {"trained_on": [n for j, n in enumerate(names) if j != i], "threshold": th,
+            lodo[d.name] = {"trained_on": [n for j, n in enumerate(names) if j != i], "threshold": h.threshold,
                             **evaluate(h, d, h.scores(xs[i], lexs[i]))}
-    coef, b = fit_polarity(pairs)
-    th, th_note = choose_threshold(triples)
+    fitted = fit_head(triples, "")
+    th, th_note = fitted.threshold, fitted.meta["threshold_note"]
+    coef, b = fitted.coef, fitted.intercept
     version = _version(now, coef, th)
     final = SentimentHead(coef, b, th, version, lexicon_weight=LEXICON_WEIGHT)
     in_sample = {d.name: evaluate(final, d, final.scores(x, lex))
