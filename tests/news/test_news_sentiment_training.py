@@ -123,6 +123,11 @@ def test_versions_sort_by_time_and_the_newest_loadable_one_wins(
     (models_root(isolated_settings) / out["version"] / "head.npz").write_bytes(b"not a model")
     loaded = load_model(isolated_settings)
     assert loaded.head.version == first and not loaded.bundled
+    # --out writes a model elsewhere (how the bundled default is built) and adds no version
+    with use_clock(_clock(9)):
+        rc, out = _train([heads], capsys, "--out", str(tmp_path / "bundle"))
+    assert rc == 0 and SentimentHead.load(tmp_path / "bundle").version == out["version"]
+    assert len(trained_versions(isolated_settings)) == 2
 
 
 def test_without_a_trained_model_the_bundled_default_is_used_with_a_note(
