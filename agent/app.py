@@ -17,8 +17,8 @@ from pymongo.database import Database
 from agent.api import ROUTER_MODULES
 from agent.api.auth import ApiKeyStore
 from agent.api.errors import install_error_handlers
-from agent.api.responses import document_common_responses
 from agent.api.middleware import ServiceMiddleware
+from agent.api.responses import document_common_responses
 from agent.desk import Desk
 from agent.readiness import Readiness, StoreHealth
 from agent.slack.app import build_slack_app
