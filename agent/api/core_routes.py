@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -18,6 +19,7 @@ from agent.desk import Answer, Desk
 from core.strict import StrictModel
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 
 _SYMBOL = re.compile(r"^[A-Z0-9]{2,12}/[A-Z0-9]{2,8}$")
 
@@ -60,7 +62,9 @@ async def health(request: Request) -> Response:
     store = getattr(request.app.state, "store_health", None)
     failing = await store.failing() if store is not None else {}
     if failing:
-        body = json.dumps({"status": "unavailable", "failing": failing})
+        # /health needs no key: name the component, keep its error text and process ids for the log and /ready
+        log.warning("health: store failing: %s", failing)
+        body = json.dumps({"status": "unavailable", "failing": {name: "does not answer" for name in failing}})
         return Response(body, 503, media_type="application/json")
     return Response(json.dumps({"status": "ok"}), 200, media_type="application/json")
 
