@@ -1,4 +1,4 @@
-"""Order states and the allowed transitions (DESIGN.md section 2)."""
+"""Order states and the allowed transitions (docs/money-path.md, "Order states")."""
 
 from __future__ import annotations
 
