@@ -1,4 +1,4 @@
-"""Order states and the allowed transitions (docs/money-path.md, "Order states")."""
+"""Order states and the allowed transitions (docs/money-path.md, "States")."""
 
 from __future__ import annotations
 
