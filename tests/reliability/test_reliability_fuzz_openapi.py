@@ -26,8 +26,10 @@ operation must get at least one generated, sent and checked positive example, or
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import pkgutil
 import time
 from typing import Any
 
@@ -38,6 +40,21 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
 from tests.reliability.conftest import auth
+
+
+def _import_schemathesis_eagerly() -> None:
+    """Import every schemathesis module now, in the collecting thread. schemathesis is a pytest plugin, so pytest
+    rewrites its modules on import; a module it first needs mid-test would be parsed while the app's threads run, and
+    CPython 3.11.7's parser is not thread-safe there ("AST constructor recursion depth mismatch", gh-106905): seen
+    once in a fresh-clone CI run."""
+    for module in pkgutil.walk_packages(schemathesis.__path__, "schemathesis."):
+        try:
+            importlib.import_module(module.name)
+        except ImportError:  # optional integrations (allure) whose package is not installed
+            continue
+
+
+_import_schemathesis_eagerly()
 
 EXAMPLES = int(os.environ.get("RELIABILITY_FUZZ_EXAMPLES", "8"))
 BUDGET_S = float(os.environ.get("RELIABILITY_FUZZ_BUDGET_S", "3"))
