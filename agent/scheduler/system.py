@@ -13,6 +13,7 @@ import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 from pymongo.database import Database
@@ -67,42 +68,47 @@ def _find_ingest() -> Callable[..., Any] | None:
     return None
 
 
+def _per_symbol_job(
+    settings: Settings,
+    db: Database[Doc],
+    fn: Callable[..., Any],
+    report: Callable[[Any], None] | None = None,
+) -> JobHandler:
+    """A scheduler handler that runs `fn(symbols, db=db)` off the event loop; the key 'all' means SYMBOLS."""
+
+    async def run(key: str) -> object:
+        symbols = list(settings.symbols) if key == "all" else key.split(",")
+        results = await asyncio.to_thread(fn, symbols, db=db)
+        if report is not None:
+            report(results)
+        return results
+
+    return run
+
+
 def system_jobs(settings: Settings, db: Database[Doc]) -> list[SystemJob]:
     jobs: list[SystemJob] = []
     retrain_cadence = _cadence(settings, "retrain_schedule", DEFAULT_RETRAIN)
+    interval_cadence = _cadence(settings, "interval_update_schedule", DEFAULT_INTERVAL_UPDATE)
+    lstm_jobs: ModuleType | None = None
     if retrain_cadence is not None:
         try:
-            from models.lstm.jobs import retrain_job
+            from models.lstm import jobs as lstm_jobs
         except ImportError:
-            retrain_job = None  # type: ignore[assignment]
-        if retrain_job is not None:
-            job_fn = retrain_job
+            lstm_jobs = None
+    if retrain_cadence is not None and lstm_jobs is not None:
+        retrain_fn = lstm_jobs.retrain_job
 
-            async def retrain(key: str) -> object:
-                symbols = list(settings.symbols) if key == "all" else key.split(",")
-                results = await asyncio.to_thread(job_fn, symbols, db=db)
-                log.info("retrain job: %s", [(r["symbol"], r["ok"]) for r in results])
-                return results
+        def log_retrain(results: Any) -> None:
+            log.info("retrain job: %s", [(r["symbol"], r["ok"]) for r in results])
 
-            jobs.append(SystemJob(JobSpec("system:retrain", "retrain", "all", retrain_cadence, "LSTM retraining"),
-                                  retrain))
-    # the interval's online update belongs to the LSTM models: off when their retraining is off
-    interval_cadence = _cadence(settings, "interval_update_schedule", DEFAULT_INTERVAL_UPDATE)
-    if interval_cadence is not None and retrain_cadence is not None:
-        try:
-            from models.lstm.jobs import update_intervals_job
-        except ImportError:
-            update_intervals_job = None  # type: ignore[assignment]
-        if update_intervals_job is not None:
-            update_fn = update_intervals_job
-
-            async def update_intervals(key: str) -> object:
-                symbols = list(settings.symbols) if key == "all" else key.split(",")
-                return await asyncio.to_thread(update_fn, symbols, db=db)
-
+        jobs.append(SystemJob(JobSpec("system:retrain", "retrain", "all", retrain_cadence, "LSTM retraining"),
+                              _per_symbol_job(settings, db, retrain_fn, log_retrain)))
+        # the interval's online update belongs to the LSTM models: off when their retraining is off
+        if interval_cadence is not None:
             jobs.append(SystemJob(JobSpec("system:interval_update", "interval_update", "all", interval_cadence,
                                           "LSTM interval: learn from closed candles (adaptive conformal)"),
-                                  update_intervals))
+                                  _per_symbol_job(settings, db, lstm_jobs.update_intervals_job)))
     ingest_cadence = _cadence(settings, "news_ingest_schedule", DEFAULT_INGEST)
     ingest_fn = _find_ingest()
     if ingest_cadence is not None and ingest_fn is not None:
